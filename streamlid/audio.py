@@ -1,0 +1,133 @@
+"""Audio I/O and the pieces of the audio path that do no I/O: ring buffer, down-mixing, resampling."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import soxr
+
+from .features import SAMPLE_RATE
+
+
+class AudioError(Exception):
+    """Audio that cannot be read or used; the message is one line for the user."""
+
+
+def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
+    """Read any file libsndfile knows (wav/flac/ogg/opus/mp3/...) -> (float32 (frames, channels), rate)."""
+    import soundfile as sf
+
+    path = Path(path)
+    if not path.exists():
+        raise AudioError(f"{path}: no such file")
+    if path.is_dir():
+        raise AudioError(f"{path}: is a directory, not an audio file")
+    try:
+        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
+        reason = str(e).split("\n")[0] or type(e).__name__
+        raise AudioError(f"{path}: cannot decode audio ({reason})") from None
+    except OSError as e:
+        raise AudioError(f"{path}: {e.strerror or e}") from None
+    if data.shape[0] == 0:
+        raise AudioError(f"{path}: the file holds no audio samples")
+    return data, int(rate)
+
+
+def to_float_mono(pcm: np.ndarray, channels: int | None = None) -> np.ndarray:
+    """int16/int32/float PCM, interleaved or (frames, channels) -> mono float32 in [-1, 1].
+
+    NaN and inf become 0 and everything is clipped to [-1, 1], so bad samples never reach the model.
+    """
+    x = np.asarray(pcm)
+    if x.ndim == 1 and channels and channels > 1:
+        if x.size % channels:
+            raise AudioError(f"{x.size} samples do not divide into {channels} channels")
+        x = x.reshape(-1, channels)
+    if np.issubdtype(x.dtype, np.integer):
+        scale = float(np.iinfo(x.dtype).max) + 1.0
+        x = x.astype(np.float32) / scale
+    else:
+        x = x.astype(np.float32, copy=False)
+    if x.ndim == 2:
+        x = x.mean(axis=1, dtype=np.float32) if x.shape[1] > 1 else x[:, 0]
+    x = np.nan_to_num(x, nan=0.0, posinf=1.0, neginf=-1.0)
+    return np.clip(x, -1.0, 1.0)
+
+
+def load_mono_16k(path: str | Path) -> np.ndarray:
+    """A whole file as mono float32 at 16 kHz (offline use: training, evaluation)."""
+    data, rate = read_audio(path)
+    x = to_float_mono(data)
+    if rate != SAMPLE_RATE:
+        x = soxr.resample(x, rate, SAMPLE_RATE, quality="HQ").astype(np.float32)
+    return x
+
+
+class Resampler:
+    """Streaming resampler to 16 kHz (soxr keeps filter state between chunks)."""
+
+    def __init__(self, in_rate: int, out_rate: int = SAMPLE_RATE) -> None:
+        if in_rate <= 0:
+            raise AudioError(f"sample rate must be positive, not {in_rate}")
+        self.in_rate, self.out_rate = in_rate, out_rate
+        self._stream = None if in_rate == out_rate else soxr.ResampleStream(in_rate, out_rate, 1, dtype="float32", quality="HQ")
+
+    def __call__(self, x: np.ndarray, last: bool = False) -> np.ndarray:
+        if self._stream is None:
+            return x
+        return self._stream.resample_chunk(x, last=last)
+
+
+class RingBuffer:
+    """A bounded mono float32 buffer between a producer (an audio callback) and the consumer.
+
+    `write` never blocks for longer than a copy: when the buffer is full the oldest samples are
+    overwritten and counted in `dropped`. The lock only guards index updates and memcpy.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        if capacity <= 0:
+            raise ValueError("ring buffer capacity must be positive")
+        self._buf = np.zeros(capacity, dtype=np.float32)
+        self._start = 0  # index of the oldest sample
+        self._size = 0
+        self._lock = threading.Lock()
+        self.dropped = 0  # samples overwritten before they were read
+        self.written = 0
+
+    @property
+    def capacity(self) -> int:
+        return self._buf.size
+
+    def __len__(self) -> int:
+        return self._size
+
+    def write(self, x: np.ndarray) -> None:
+        n = x.size
+        cap = self._buf.size
+        with self._lock:
+            self.written += n
+            if n >= cap:
+                self.dropped += self._size + n - cap
+                self._buf[:] = x[-cap:]
+                self._start, self._size = 0, cap
+                return
+            end = (self._start + self._size) % cap
+            first = min(n, cap - end)
+            self._buf[end : end + first] = x[:first]
+            self._buf[: n - first] = x[first:]
+            overflow = max(0, self._size + n - cap)
+            self.dropped += overflow
+            self._start = (self._start + overflow) % cap
+            self._size = min(cap, self._size + n)
+
+    def read(self) -> np.ndarray:
+        """Take everything buffered, oldest first."""
+        with self._lock:
+            idx = (self._start + np.arange(self._size)) % self._buf.size
+            out = self._buf[idx]
+            self._start, self._size = 0, 0
+        return out

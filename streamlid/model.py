@@ -1,0 +1,218 @@
+"""The CRNN language classifier and its checkpoint format (safetensors weights + JSON metadata)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .features import FeatureConfig, LogMel
+
+FORMAT = "streamlid-model"
+FORMAT_VERSION = 1
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "streamlid-v1.safetensors"
+
+
+class ModelError(Exception):
+    """A model file that is missing, unreadable or not a streamlid model."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    n_languages: int
+    channels: tuple[int, ...] = (32, 48, 96, 128)
+    time_pool: tuple[int, ...] = (2, 2, 1, 1)
+    rnn_hidden: int = 128
+    embed_dim: int = 256
+    dropout: float = 0.2
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ModelConfig:
+        d = dict(d)
+        for key in ("channels", "time_pool"):
+            if key in d:
+                d[key] = tuple(d[key])
+        return cls(**d)
+
+
+class CRNN(nn.Module):
+    """log-mel -> conv stack (frequency and time pooling) -> BiGRU -> mean+std pooling -> logits.
+
+    Any window of at least ~0.1 s is accepted; the recurrent layer and the statistics pooling make the
+    output independent of the window's length.
+    """
+
+    def __init__(self, cfg: ModelConfig, features: FeatureConfig | None = None) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.features = features or FeatureConfig()
+        self.logmel = LogMel(self.features)
+        blocks: list[nn.Module] = []
+        cin, n_freq = 1, self.features.n_mels
+        for cout, tp in zip(cfg.channels, cfg.time_pool, strict=True):
+            blocks += [
+                nn.Conv2d(cin, cout, 3, padding=1, bias=False),
+                nn.BatchNorm2d(cout),
+                nn.ReLU(inplace=True),
+                nn.MaxPool2d((2, tp)),
+            ]
+            cin, n_freq = cout, n_freq // 2
+        self.conv = nn.Sequential(*blocks)
+        self.rnn = nn.GRU(cin * n_freq, cfg.rnn_hidden, batch_first=True, bidirectional=True)
+        self.head = nn.Sequential(
+            nn.Linear(4 * cfg.rnn_hidden, cfg.embed_dim),
+            nn.ReLU(inplace=True),
+            nn.Dropout(cfg.dropout),
+            nn.Linear(cfg.embed_dim, cfg.n_languages),
+        )
+
+    def normalise(self, mel: torch.Tensor) -> torch.Tensor:
+        """Per-window mean removal per band (channel invariance) and one global scale (gain)."""
+        mel = mel - mel.mean(dim=-1, keepdim=True)
+        return mel / (mel.std(dim=(-2, -1), keepdim=True) + 1e-3)
+
+    def forward_features(self, mel: torch.Tensor) -> torch.Tensor:
+        x = self.normalise(mel).unsqueeze(1)  # (B, 1, mels, T)
+        x = self.conv(x)  # (B, C, F, T')
+        b, c, f, t = x.shape
+        x = x.permute(0, 3, 1, 2).reshape(b, t, c * f)
+        x, _ = self.rnn(x)
+        return self.head(torch.cat([x.mean(dim=1), x.std(dim=1, unbiased=False)], dim=-1))
+
+    def forward(self, wav: torch.Tensor) -> torch.Tensor:
+        """(batch, samples) at 16 kHz -> logits (batch, n_languages)."""
+        return self.forward_features(self.logmel(wav))
+
+
+@dataclass
+class ModelInfo:
+    languages: list[str]
+    config: ModelConfig
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    version: str = "0"
+    training: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "version": self.version,
+            "languages": self.languages,
+            "architecture": {"name": "crnn", **self.config.to_dict()},
+            "features": self.features.to_dict(),
+            "training": self.training,
+            "metrics": self.metrics,
+        }
+
+
+def metadata_path(weights: Path) -> Path:
+    return weights.with_suffix(".json")
+
+
+def save_model(model: CRNN, info: ModelInfo, path: str | Path) -> Path:
+    from safetensors.torch import save_file
+
+    path = Path(path).with_suffix(".safetensors")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(path), metadata={"format": FORMAT})
+    metadata_path(path).write_text(json.dumps(info.to_json(), indent=2, ensure_ascii=False) + "\n")
+    return path
+
+
+def load_model(path: str | Path | None = None) -> tuple[CRNN, ModelInfo]:
+    """Load weights and metadata; raises ModelError with a one-line reason on any problem.
+
+    `path` may name the .safetensors file, its .json metadata, or be None for the shipped model.
+    Weights are read with safetensors, which cannot execute code (no pickle).
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    weights = Path(path) if path is not None else DEFAULT_MODEL
+    if weights.suffix == ".json":
+        weights = weights.with_suffix(".safetensors")
+    meta_file = metadata_path(weights)
+    if not weights.is_file():
+        raise ModelError(f"model file not found: {weights}")
+    if not meta_file.is_file():
+        raise ModelError(f"model metadata not found: {meta_file} (expected next to the weights)")
+    try:
+        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ModelError(f"model metadata {meta_file} is not valid JSON: {e}") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ModelError(f"{meta_file} is not a streamlid model description")
+    if meta.get("format_version", 0) > FORMAT_VERSION:
+        raise ModelError(f"{weights} needs a newer streamlid (format {meta['format_version']})")
+    try:
+        arch = dict(meta["architecture"])
+        arch.pop("name", None)
+        info = ModelInfo(
+            languages=list(meta["languages"]),
+            config=ModelConfig.from_dict(arch),
+            features=FeatureConfig(**meta.get("features", {})),
+            version=str(meta.get("version", "0")),
+            training=meta.get("training", {}),
+            metrics=meta.get("metrics", {}),
+        )
+    except (KeyError, TypeError, ValueError) as e:
+        raise ModelError(f"{meta_file} has an incomplete model description: {e}") from None
+    if info.config.n_languages != len(info.languages):
+        raise ModelError(f"{meta_file}: {len(info.languages)} languages but {info.config.n_languages} outputs")
+    try:
+        state = load_file(str(weights))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise ModelError(f"cannot read model weights {weights}: {e}") from None
+    model = CRNN(info.config, info.features)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()[0]
+        raise ModelError(f"{weights} does not match its metadata: {first}") from None
+    model.eval()
+    return model, info
+
+
+def pick_device(compute: str = "auto") -> torch.device:
+    if compute not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"compute must be auto, cpu or cuda, not {compute!r}")
+    if compute == "cuda" and not torch.cuda.is_available():
+        raise ModelError("--compute cuda was asked for but no CUDA GPU is available")
+    if compute == "auto":
+        compute = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(compute)
+
+
+class Classifier:
+    """Batched inference: a list of 16 kHz float32 windows -> log-probabilities (n, languages)."""
+
+    def __init__(self, model: CRNN, info: ModelInfo, device: torch.device | str = "cpu") -> None:
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.info = info
+        self.languages = info.languages
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, compute: str = "auto") -> Classifier:
+        model, info = load_model(path)
+        return cls(model, info, pick_device(compute))
+
+    @torch.inference_mode()
+    def log_probs(self, windows: list[np.ndarray]) -> np.ndarray:
+        out = np.empty((len(windows), len(self.languages)), dtype=np.float32)
+        by_length: dict[int, list[int]] = {}
+        for i, w in enumerate(windows):
+            by_length.setdefault(len(w), []).append(i)
+        for idx in by_length.values():
+            batch = torch.from_numpy(np.stack([windows[i] for i in idx])).to(self.device)
+            out[idx] = torch.log_softmax(self.model(batch).float(), dim=-1).cpu().numpy()
+        return out
