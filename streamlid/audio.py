@@ -73,7 +73,9 @@ class Resampler:
         if in_rate <= 0:
             raise AudioError(f"sample rate must be positive, not {in_rate}")
         self.in_rate, self.out_rate = in_rate, out_rate
-        self._stream = None if in_rate == out_rate else soxr.ResampleStream(in_rate, out_rate, 1, dtype="float32", quality="HQ")
+        self._stream = (
+            None if in_rate == out_rate else soxr.ResampleStream(in_rate, out_rate, 1, dtype="float32", quality="HQ")
+        )
 
     def __call__(self, x: np.ndarray, last: bool = False) -> np.ndarray:
         if self._stream is None:

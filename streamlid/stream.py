@@ -1,0 +1,368 @@
+"""The sans-I/O streaming core: PCM chunks in, events out. No microphones, terminals or sockets here.
+
+    stream = LanguageStream(classifier, sample_rate=44100, channels=2)
+    for chunk in chunks:
+        for event in stream.push(chunk):
+            ...
+    events = stream.close()   # ends with a `summary` event
+
+Producers on another thread (an audio callback) call `write` only; the consumer calls `process`.
+Servers that batch windows of many streams into one forward pass use `advance` and `complete` instead
+of `process`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from .audio import Resampler, RingBuffer, to_float_mono
+from .events import probs_dict, rounded, top_list
+from .features import SAMPLE_RATE
+from .languages import name
+from .model import Classifier
+from .smoothing import SILENCE, Decider, SmoothingOptions
+from .vad import VadGate, VadOptions
+
+
+@dataclass(frozen=True)
+class StreamOptions:
+    window: float = 2.0  # longest analysis window, seconds of speech
+    min_window: float = 0.5  # the first window of an utterance once this much speech is in
+    hop: float = 0.25  # a new window after this much new speech
+    reset_after: float = 1.0  # a pause this long starts the next window afresh
+    ring_seconds: float = 30.0  # audio the ring buffer holds before it overwrites the oldest
+    level_interval: float = 0.0  # seconds between `level` events; 0 = none
+    languages: tuple[str, ...] | None = None  # restrict decisions to these (renormalised)
+    vad: VadOptions = field(default_factory=VadOptions)
+    smoothing: SmoothingOptions = field(default_factory=SmoothingOptions)
+
+    def __post_init__(self) -> None:
+        if not 0.1 <= self.min_window <= self.window:
+            raise ValueError(f"need 0.1 <= min_window <= window, got {self.min_window} and {self.window}")
+        if self.hop <= 0 or self.hop > self.window:
+            raise ValueError(f"hop must be in (0, window], not {self.hop}")
+        if self.window > 30:
+            raise ValueError("window must be at most 30 s")
+        if self.ring_seconds <= 0:
+            raise ValueError("ring_seconds must be positive")
+
+
+@dataclass
+class StreamStats:
+    samples_in: int = 0  # at the input rate
+    dropped_samples: int = 0  # at the input rate
+    input_overflows: int = 0
+    nonfinite_samples: int = 0
+    clipped_samples: int = 0
+    speech_seconds: float = 0.0
+    windows: int = 0
+
+    def to_dict(self) -> dict:
+        return {k: rounded(v, 3) if isinstance(v, float) else v for k, v in self.__dict__.items()}
+
+
+class LanguageStream:
+    def __init__(
+        self,
+        classifier: Classifier | None,
+        sample_rate: int = SAMPLE_RATE,
+        channels: int = 1,
+        options: StreamOptions | None = None,
+        model_languages: list[str] | None = None,
+    ) -> None:
+        self.classifier = classifier
+        self.model_languages = list(classifier.languages if classifier else model_languages or [])
+        if not self.model_languages:
+            raise ValueError("a LanguageStream needs a classifier or the model's languages")
+        self.options = options or StreamOptions()
+        self.sample_rate, self.channels = int(sample_rate), int(channels)
+        if not 1000 <= self.sample_rate <= 384000:
+            raise ValueError(f"unsupported sample rate {sample_rate} Hz")
+        if not 1 <= self.channels <= 64:
+            raise ValueError(f"unsupported channel count {channels}")
+        self.ring = RingBuffer(int(self.options.ring_seconds * self.sample_rate))
+        self.resampler = Resampler(self.sample_rate)
+        self.vad = VadGate(self.options.vad)
+        self.stats = StreamStats()
+        self.seq = 0
+        self._samples = 0  # 16 kHz samples labelled by the VAD: the stream clock
+        self._speech = np.zeros(0, dtype=np.float32)  # recent speech, at most one window
+        self._since_window = 0
+        self._silence_run = 0
+        self._in_speech = False
+        self._level_next = 0.0
+        self._level_peak = -120.0
+        self._reported_drops = 0
+        self._reported_overflows = 0
+        self._window_sum: np.ndarray | None = None  # summed log-probs, for the summary
+        self._segments: list[dict] = []
+        self._pending: list[dict | tuple[float, float]] = []  # events and (t, window length) slots
+        self._windows: list[np.ndarray] = []
+        self.set_languages(self.options.languages)
+
+    # -- configuration ---------------------------------------------------------------------------
+    def set_languages(self, languages: list[str] | tuple[str, ...] | None) -> None:
+        """Restrict (or with None, un-restrict) the decision to a subset; the smoothing starts afresh."""
+        langs = list(languages) if languages else list(self.model_languages)
+        unknown = [c for c in langs if c not in self.model_languages]
+        if unknown:
+            raise ValueError(f"unknown language(s): {', '.join(unknown)}")
+        self.languages = langs
+        self._index = np.array([self.model_languages.index(c) for c in langs])
+        self.decider = Decider(langs, self.options.smoothing)
+        self._window_sum = None
+
+    # -- input -----------------------------------------------------------------------------------
+    def write(self, pcm: np.ndarray) -> None:
+        """Copy PCM into the ring buffer. Safe to call from an audio callback: never blocks on the model."""
+        x = np.asarray(pcm)
+        if x.ndim == 1 and self.channels > 1:
+            x = x.reshape(-1, self.channels)
+        if x.ndim == 2 and x.shape[1] != self.channels:
+            raise ValueError(f"expected {self.channels} channel(s), got {x.shape[1]}")
+        if x.dtype.kind == "f":
+            finite = np.isfinite(x)
+            if not finite.all():
+                self.stats.nonfinite_samples += int(x.size - finite.sum())
+        mono = to_float_mono(x)
+        self.stats.clipped_samples += int(np.count_nonzero(np.abs(mono) >= 0.999))
+        self.stats.samples_in += mono.size
+        self.ring.write(mono)
+
+    def report_input_overflow(self) -> None:
+        """The audio device said it lost input (called from the audio callback: only counts)."""
+        self.stats.input_overflows += 1
+
+    def push(self, pcm: np.ndarray) -> list[dict]:
+        self.write(pcm)
+        return self.process()
+
+    # -- processing ------------------------------------------------------------------------------
+    def process(self) -> list[dict]:
+        windows = self.advance()
+        return self.complete(self.classifier.log_probs(windows) if windows else np.zeros((0, 0)))
+
+    def close(self) -> list[dict]:
+        """Flush what is buffered, analyse the last speech, and end with a `summary` event."""
+        windows = self.advance(last=True)
+        events = self.complete(self.classifier.log_probs(windows) if windows else np.zeros((0, 0)))
+        return events + [self._emit(self._summary())]
+
+    def advance(self, last: bool = False) -> list[np.ndarray]:
+        """Run the audio path up to the model; return the windows the model must score, in order."""
+        self._check_drops()
+        x = self.resampler(self.ring.read(), last=last)
+        for frame, speech in self.vad.process(x):
+            self._frame(frame, speech)
+        if last:
+            self._end_of_speech(final=True)
+        windows, self._windows = self._windows, []
+        return windows
+
+    def complete(self, log_probs: np.ndarray) -> list[dict]:
+        """Turn the model's scores for `advance`'s windows into events (posteriors, decisions, changes)."""
+        events: list[dict] = []
+        k = 0
+        for item in self._pending:
+            if isinstance(item, tuple):
+                events += self._window_events(item[0], item[1], log_probs[k])
+                k += 1
+            elif item["type"] == "silence":
+                if self.decider.decision.state != SILENCE:
+                    self.decider.silence()
+                    events.append(self._decision_event(item["t"]))
+            else:
+                events.append(self._emit(item))
+        self._pending = []
+        return events
+
+    # -- internals -------------------------------------------------------------------------------
+    @property
+    def t(self) -> float:
+        return self._samples / SAMPLE_RATE
+
+    def _emit(self, event: dict) -> dict:
+        event = {"type": event["type"], "seq": self.seq, **{k: v for k, v in event.items() if k != "type"}}
+        self.seq += 1
+        return event
+
+    def _check_drops(self) -> None:
+        overflows = self.stats.input_overflows - self._reported_overflows
+        if overflows:
+            self._reported_overflows += overflows
+            self._pending.append(
+                {
+                    "type": "dropped",
+                    "t": rounded(self.t, 3),
+                    "source": "input",
+                    "overflows": overflows,
+                    "total_overflows": self._reported_overflows,
+                }
+            )
+        dropped = self.ring.dropped - self._reported_drops
+        if dropped:
+            self._reported_drops = self.ring.dropped
+            self.stats.dropped_samples = self.ring.dropped
+            self._pending.append(
+                {
+                    "type": "dropped",
+                    "t": rounded(self.t, 3),
+                    "source": "ring",
+                    "samples": dropped,
+                    "seconds": rounded(dropped / self.sample_rate, 3),
+                    "total_seconds": rounded(self.ring.dropped / self.sample_rate, 3),
+                }
+            )
+
+    def _frame(self, frame: np.ndarray, speech: bool) -> None:
+        o = self.options
+        self._samples += frame.size
+        if o.level_interval > 0:
+            self._level_peak = max(self._level_peak, self.vad.last_level_db)
+            if self.t >= self._level_next:
+                self._pending.append(
+                    {
+                        "type": "level",
+                        "t": rounded(self.t, 3),
+                        "level_db": rounded(self._level_peak, 1),
+                        "speech": speech,
+                    }
+                )
+                self._level_next, self._level_peak = self.t + o.level_interval, -120.0
+        if not speech:
+            self._silence_run += frame.size
+            if self._in_speech:
+                self._end_of_speech()
+            if self._silence_run >= o.reset_after * SAMPLE_RATE and self._speech.size:
+                self._speech = np.zeros(0, dtype=np.float32)
+                self._since_window = 0
+                self.decider.pause()
+            return
+        if not self._in_speech:
+            self._in_speech = True
+            self._pending.append(
+                {
+                    "type": "vad",
+                    "t": rounded(self.t - frame.size / SAMPLE_RATE, 3),
+                    "speech": True,
+                    "level_db": rounded(self.vad.last_level_db, 1),
+                }
+            )
+        self._silence_run = 0
+        self.stats.speech_seconds += frame.size / SAMPLE_RATE
+        max_len = int(o.window * SAMPLE_RATE)
+        self._speech = np.concatenate([self._speech, frame])[-max_len:]
+        self._since_window += frame.size
+        if self._speech.size >= o.min_window * SAMPLE_RATE and self._since_window >= o.hop * SAMPLE_RATE:
+            self._queue_window()
+
+    def _queue_window(self) -> None:
+        self._windows.append(self._speech.copy())
+        self._pending.append((self.t, self._speech.size / SAMPLE_RATE))
+        self._since_window = 0
+
+    def _end_of_speech(self, final: bool = False) -> None:
+        """Speech stopped: analyse what the last window missed, then mark the decision as silence."""
+        if not self._in_speech:
+            return
+        self._in_speech = False
+        # a final utterance shorter than min_window is still worth one look when nothing else was heard
+        shortest = (
+            min(self.options.min_window, 0.25)
+            if final and not self.stats.windows and not self._windows
+            else self.options.min_window
+        )
+        if self._since_window and self._speech.size >= shortest * SAMPLE_RATE:
+            self._queue_window()
+        self._pending.append(
+            {"type": "vad", "t": rounded(self.t, 3), "speech": False, "level_db": rounded(self.vad.last_level_db, 1)}
+        )
+        self._pending.append({"type": "silence", "t": rounded(self.t, 3)})  # resolved in order by `complete`
+
+    def _window_events(self, t: float, length: float, model_log_probs: np.ndarray) -> list[dict]:
+        self.stats.windows += 1
+        lp = model_log_probs[self._index]
+        lp = lp - np.logaddexp.reduce(lp)  # renormalise over the active languages
+        self._window_sum = lp if self._window_sum is None else self._window_sum + lp
+        before = self.decider.decision
+        decision, previous = self.decider.update(lp)
+        events = [
+            self._emit(
+                {
+                    "type": "posteriors",
+                    "t": rounded(t, 3),
+                    "speech": True,
+                    "window": rounded(length, 3),
+                    "probs": probs_dict(self.languages, self.decider.probs),
+                    "window_probs": probs_dict(self.languages, np.exp(lp)),
+                }
+            )
+        ]
+        self._extend_segments(t, length, decision.language)
+        if previous is not None:
+            events.append(
+                self._emit(
+                    {
+                        "type": "change",
+                        "t": rounded(t, 3),
+                        "from": previous,
+                        "to": decision.language,
+                        "confidence": rounded(decision.confidence),
+                    }
+                )
+            )
+        if (before.language, before.state) != (decision.language, decision.state):
+            events.append(self._decision_event(t))
+        return events
+
+    def _decision_event(self, t: float) -> dict:
+        d = self.decider.decision
+        return self._emit(
+            {
+                "type": "decision",
+                "t": rounded(t, 3),
+                "language": d.language,
+                "name": name(d.language),
+                "confidence": rounded(d.confidence),
+                "state": d.state,
+            }
+        )
+
+    def _extend_segments(self, t: float, length: float, language: str | None) -> None:
+        if self._segments and self._segments[-1]["language"] == language and t - self._segments[-1]["end"] <= 3.0:
+            self._segments[-1]["end"] = rounded(t, 3)
+        else:
+            start = t - length
+            if self._segments and start < self._segments[-1]["end"]:
+                start = max(t - self.options.hop, self._segments[-1]["end"])
+            self._segments.append({"start": rounded(max(0.0, start), 3), "end": rounded(t, 3), "language": language})
+
+    def _summary(self) -> dict:
+        self.stats.dropped_samples = self.ring.dropped
+        out = {"type": "summary", "t": rounded(self.t, 3), "language": None, "name": None, "confidence": 0.0, "top": []}
+        if self._window_sum is not None:
+            p = np.exp(self._window_sum - np.logaddexp.reduce(self._window_sum))
+            best = int(np.argmax(p))
+            out.update(
+                language=self.languages[best],
+                name=name(self.languages[best]),
+                confidence=rounded(p[best]),
+                top=top_list(self.languages, p, k=5),
+            )
+        out.update(
+            speech_seconds=rounded(self.stats.speech_seconds, 2), segments=self._segments, stats=self.stats.to_dict()
+        )
+        return out
+
+
+def replace_options(options: StreamOptions, **changes) -> StreamOptions:
+    """StreamOptions with some fields changed; `vad_*` and smoothing fields are routed to their part."""
+    vad = {k[4:]: v for k, v in changes.items() if k.startswith("vad_")}
+    smooth = {k: changes.pop(k) for k in list(changes) if k in SmoothingOptions.__dataclass_fields__}
+    top = {k: v for k, v in changes.items() if not k.startswith("vad_")}
+    return replace(options, vad=replace(options.vad, **vad), smoothing=replace(options.smoothing, **smooth), **top)
+
+
+__all__ = ["LanguageStream", "StreamOptions", "StreamStats", "SILENCE", "replace_options"]
