@@ -1,0 +1,330 @@
+"""Command line: `streamlid devices | listen | identify | train | evaluate | serve | send`."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from .audio import AudioError
+from .events import to_json
+from .languages import parse_languages
+from .model import DEFAULT_MODEL, Classifier, ModelError
+from .stream import LanguageStream, StreamOptions, replace_options
+
+DEFAULTS = StreamOptions()
+
+# subcommands that live in their own module: name -> (module, help). Each module has
+# configure_parser(parser) and run(args) -> int.
+MODULE_COMMANDS = {
+    "train": ("streamlid.train", "train a model from manifests"),
+    "evaluate": ("streamlid.evaluate", "accuracy, F1 and calibration by window length on a manifest"),
+    "serve": ("streamlid.server", "websocket server: event feed, audio in, browser page"),
+    "send": ("streamlid.client", "stream an audio file to a streamlid server and print the events"),
+}
+
+
+class UsageError(Exception):
+    pass
+
+
+def add_model_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("model and analysis")
+    g.add_argument(
+        "--model", type=Path, default=None, help=f"model weights (.safetensors) [default: {DEFAULT_MODEL.name}]"
+    )
+    g.add_argument(
+        "--languages",
+        default=None,
+        help="restrict to these languages, comma-separated ISO 639-3 codes (e.g. eng,deu); probabilities are renormalised over them",
+    )
+    g.add_argument(
+        "--window",
+        type=float,
+        default=DEFAULTS.window,
+        help="longest analysis window in seconds of speech [%(default)s]",
+    )
+    g.add_argument(
+        "--hop", type=float, default=DEFAULTS.hop, help="seconds of new speech between analyses [%(default)s]"
+    )
+    g.add_argument(
+        "--min-window",
+        type=float,
+        default=DEFAULTS.min_window,
+        help="speech needed for the first analysis of an utterance [%(default)s]",
+    )
+    g.add_argument(
+        "--vad-aggressiveness",
+        type=int,
+        choices=(0, 1, 2, 3),
+        default=DEFAULTS.vad.aggressiveness,
+        help="WebRTC VAD: 0 keeps most audio as speech, 3 the least [%(default)s]",
+    )
+    g.add_argument(
+        "--vad-frame-ms",
+        type=int,
+        choices=(10, 20, 30),
+        default=DEFAULTS.vad.frame_ms,
+        help="VAD frame length [%(default)s]",
+    )
+    g.add_argument(
+        "--switch-prob",
+        type=float,
+        default=DEFAULTS.smoothing.switch_prob,
+        help="smoothing: probability of a language switch per hop; lower is steadier, higher reacts faster [%(default)s]",
+    )
+    g.add_argument(
+        "--confident",
+        type=float,
+        default=DEFAULTS.smoothing.confident,
+        help="smoothed probability needed to be confident and to change the decision [%(default)s]",
+    )
+    g.add_argument(
+        "--compute",
+        choices=("auto", "cpu", "cuda"),
+        default="auto",
+        help="where the model runs: auto picks a CUDA GPU when there is one [%(default)s]",
+    )
+    g.add_argument("--threads", type=int, default=None, help="CPU threads for the model [torch default]")
+
+
+def stream_options(args: argparse.Namespace, languages: list[str] | None) -> StreamOptions:
+    try:
+        return replace_options(
+            DEFAULTS,
+            window=args.window,
+            hop=args.hop,
+            min_window=min(args.min_window, args.window),
+            languages=tuple(languages) if languages else None,
+            vad_aggressiveness=args.vad_aggressiveness,
+            vad_frame_ms=args.vad_frame_ms,
+            switch_prob=args.switch_prob,
+            confident=args.confident,
+        )
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
+def load_classifier(args: argparse.Namespace) -> tuple[Classifier, list[str] | None]:
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    classifier = Classifier.load(args.model, args.compute)
+    try:
+        languages = parse_languages(args.languages, classifier.languages)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    return classifier, languages
+
+
+# -- devices -----------------------------------------------------------------------------------------
+def cmd_devices(args: argparse.Namespace) -> int:
+    from .sources import input_devices
+
+    devices = input_devices()
+    if args.json:
+        for d in devices:
+            print(json.dumps(d, ensure_ascii=False))
+        return 0
+    if not devices:
+        print("no audio input devices found")
+        return 1
+    print(f"{'index':>5}  {'channels':>8}  {'rate':>7}  name")
+    for d in devices:
+        print(f"{d['index']:>5}  {d['channels']:>8}  {d['default_samplerate']:>7.0f}  {d['name']} ({d['hostapi']})")
+    return 0
+
+
+# -- listen ------------------------------------------------------------------------------------------
+def cmd_listen(args: argparse.Namespace) -> int:
+    from .sinks import JsonLines, LiveLine
+    from .sources import FileSource, MicSource, pump
+
+    if args.input and args.device is not None:
+        raise UsageError("use either --device or --input, not both")
+    if args.fast and not args.input:
+        raise UsageError("--fast only applies to --input FILE")
+    source = FileSource(args.input, realtime=not args.fast) if args.input else MicSource(args.device)
+    classifier, languages = load_classifier(args)
+    options = replace_options(stream_options(args, languages), level_interval=0.1 if args.tui else 0.0)
+    stream = LanguageStream(classifier, source.sample_rate, source.channels, options)
+    info = {
+        "source": source.description,
+        "sample_rate": source.sample_rate,
+        "channels": source.channels,
+        "model": str(args.model or DEFAULT_MODEL),
+        "compute": classifier.device.type,
+    }
+    if args.tui:
+        from .tui import run_dashboard
+
+        return run_dashboard(source, stream, info)
+    sink = JsonLines() if args.json else LiveLine()
+    if not args.json:
+        print(
+            f"listening to {info['source']} at {info['sample_rate']} Hz, {info['channels']} ch; model on {info['compute']}; Ctrl-C stops",
+            file=sys.stderr,
+        )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        pump(source, stream, sink, stop)
+    except KeyboardInterrupt:
+        stop.set()
+        source.stop()
+        sink(stream.close())
+    return 0
+
+
+# -- identify ----------------------------------------------------------------------------------------
+def identify_file(path: Path, classifier: Classifier, options: StreamOptions) -> dict:
+    from .audio import read_audio
+
+    audio, rate = read_audio(path)
+    stream = LanguageStream(classifier, rate, audio.shape[1], options)
+    step = rate * 10
+    for i in range(0, len(audio), step):
+        stream.push(audio[i : i + step])
+    summary = stream.close()[-1]
+    return {
+        "path": str(path),
+        "language": summary["language"],
+        "name": summary["name"],
+        "confidence": summary["confidence"],
+        "top": [{"language": x["language"], "p": x["p"]} for x in summary["top"]],
+        "speech_seconds": summary["speech_seconds"],
+        "duration": round(len(audio) / rate, 3),
+        "segments": summary["segments"],
+    }
+
+
+def cmd_identify(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    classifier, languages = load_classifier(args)
+    options = replace_options(stream_options(args, languages), ring_seconds=15.0)
+    failed = 0
+    show_progress = not args.json and len(args.files) > 1 and sys.stderr.isatty()
+    for path in tqdm(args.files, desc="identify", unit="file", disable=not show_progress):
+        try:
+            result = identify_file(path, classifier, options)
+        except AudioError as e:
+            failed += 1
+            result = {"path": str(path), "error": str(e)}
+        if args.json:
+            print(to_json(result), flush=True)
+        else:
+            print(format_result(result, args.top))
+    return 1 if failed else 0
+
+
+def format_result(r: dict, k: int) -> str:
+    if "error" in r:
+        return f"{r['path']}: error: {r['error']}"
+    if r["language"] is None:
+        return f"{r['path']}: no speech found ({r['duration']:.1f} s of audio)"
+    top = ", ".join(f"{x['language']} {x['p']:.2f}" for x in r["top"][:k])
+    lines = [
+        f"{r['path']}: {r['name']} ({r['language']}) {r['confidence']:.2f}  [{r['speech_seconds']:.1f} s speech of {r['duration']:.1f} s; top: {top}]"
+    ]
+    if len(r["segments"]) > 1 or r["duration"] > 30:
+        for s in r["segments"]:
+            lines.append(f"    {s['start']:8.2f} – {s['end']:8.2f} s  {s['language']}")
+    return "\n".join(lines)
+
+
+# -- entry point -------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="streamlid",
+        description="Real-time spoken-language identification: live from a microphone, from files, or over websockets.",
+        epilog="Run 'streamlid COMMAND --help' for the options of a command.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser(
+        "devices",
+        help="list audio input devices",
+        description="List audio input devices: index, channels, default sample rate, name.",
+    )
+    p.add_argument("--json", action="store_true", help="one JSON object per device")
+    p.set_defaults(func=cmd_devices)
+
+    p = sub.add_parser(
+        "listen",
+        help="identify the language live from a microphone or a file",
+        description="Identify the spoken language live. Prints a compact live line, or JSON lines with --json (event schema in the README).",
+    )
+    src = p.add_argument_group("source")
+    src.add_argument(
+        "--device",
+        "-d",
+        default=None,
+        help="input device: index or part of its name (see 'streamlid devices') [default device]",
+    )
+    src.add_argument(
+        "--input",
+        "-i",
+        type=Path,
+        default=None,
+        help="use an audio file as the source instead of a microphone, paced in real time",
+    )
+    src.add_argument(
+        "--fast",
+        action="store_true",
+        help="with --input: as fast as possible instead of real time (same events, stream time in t)",
+    )
+    out = p.add_argument_group("output")
+    out.add_argument("--json", action="store_true", help="JSON lines: one event per line")
+    out.add_argument("--tui", action="store_true", help="full-screen terminal dashboard")
+    add_model_options(p)
+    p.set_defaults(func=cmd_listen)
+
+    p = sub.add_parser(
+        "identify",
+        help="identify the language of audio files (offline, as fast as possible)",
+        description="For each file: language, confidence, top-k, seconds of speech, and for long files a timeline of language segments. Reads wav/flac/ogg/opus/mp3 at any rate and channel count.",
+    )
+    p.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    p.add_argument("--json", action="store_true", help="one JSON object per file per line")
+    p.add_argument("--top", type=int, default=3, help="how many languages to list [%(default)s]")
+    add_model_options(p)
+    p.set_defaults(func=cmd_identify)
+
+    for command, (module_name, help_text) in MODULE_COMMANDS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as e:
+            if e.name != module_name:
+                raise
+            continue
+        p = sub.add_parser(command, help=help_text, description=(module.__doc__ or help_text).strip().splitlines()[0])
+        module.configure_parser(p)
+        p.set_defaults(func=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except UsageError as e:
+        parser.exit(2, f"streamlid {args.command}: error: {e}\n")
+    except (AudioError, ModelError) as e:
+        print(f"streamlid {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        sys.stderr.close()  # the reader went away (e.g. `| head`): not an error worth a traceback
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
