@@ -1,0 +1,73 @@
+"""Sweep window, hop and smoothing settings on conversations built from dev-split clips.
+
+    python benchmarks/sweep_streaming.py --out benchmarks/results/sweep.json
+
+Window scores are cached, so the smoothing settings of one (window, hop) cost no extra model time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from streamlid.conversations import Score, make_conversations, read_clips, run_stream
+from streamlid.languages import CORE
+from streamlid.model import Classifier
+from streamlid.stream import LanguageStream, StreamOptions, replace_options
+
+
+class CachedClassifier:
+    def __init__(self, classifier: Classifier) -> None:
+        self.inner, self.languages, self.cache = classifier, classifier.languages, {}
+
+    def log_probs(self, windows: list[np.ndarray]) -> np.ndarray:
+        keys = [hashlib.blake2b(w.tobytes(), digest_size=16).digest() for w in windows]
+        missing = [i for i, k in enumerate(keys) if k not in self.cache]
+        if missing:
+            for i, lp in zip(missing, self.inner.log_probs([windows[i] for i in missing]), strict=True):
+                self.cache[keys[i]] = lp
+        return np.stack([self.cache[k] for k in keys])
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--manifest", default="../shared/data/manifest.csv")
+    p.add_argument("--split", default="dev")
+    p.add_argument("--model", default=None)
+    p.add_argument("--conversations", type=int, default=40)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=Path("benchmarks/results/sweep.json"))
+    args = p.parse_args()
+
+    classifier = Classifier.load(args.model, "cpu")
+    langs = [c for c in CORE if c in classifier.languages]
+    clips = read_clips(args.manifest, args.split, langs)
+    single = make_conversations(clips, args.conversations, seed=args.seed, switch=False)
+    switching = make_conversations(clips, args.conversations, seed=args.seed + 1, switch=True)
+    grid_windows = [(1.0, 0.25), (2.0, 0.25), (3.0, 0.25), (2.0, 0.5)]
+    grid_smoothing = [
+        {"switch_prob": s, "evidence_weight": w, "confident": c}
+        for s, w, c in itertools.product([0.01, 0.03, 0.05, 0.1, 0.2], [0.3, 0.5, 1.0], [0.6, 0.7, 0.8])
+    ]
+    rows = []
+    for window, hop in grid_windows:
+        cached = CachedClassifier(classifier)
+        for smoothing in tqdm(grid_smoothing, desc=f"window {window} hop {hop}"):
+            options = replace_options(StreamOptions(), window=window, hop=hop, languages=tuple(langs), **smoothing)
+            score = Score()
+            for conv in single + switching:
+                score.add(conv, run_stream(LanguageStream(cached, options=options), conv.audio))
+            rows.append({"window": window, "hop": hop, **smoothing, **score.summary()})
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(rows, indent=1))
+    print(f"wrote {len(rows)} settings to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
