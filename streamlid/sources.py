@@ -161,7 +161,7 @@ def pump(
     stream: LanguageStream,
     on_events: Callable[[list[dict]], None],
     stop: threading.Event | None = None,
-    interval: float = 0.05,
+    interval: float = 0.02,
 ) -> None:
     """Drive `stream` from `source` until the source ends or `stop` is set; ends with the summary."""
     stop = stop or threading.Event()
