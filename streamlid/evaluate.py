@@ -1,0 +1,534 @@
+"""`streamlid evaluate`: accuracy, macro-F1 and calibration by window length on a manifest split.
+
+Every clip's speech (VAD-gated) gives up to `crops_per_clip` crops per window length, spread evenly with
+a seeded jitter. Each crop is scored in two closed sets: the core six (eng deu fra spa cmn rus; the
+posteriors renormalised over those six, their clips only) and all of the model's languages (clips of
+languages the model does not know are skipped and counted). With a peer (Whisper-base) the same crops
+go through it too. Confidence intervals are 95% bootstrap intervals over clips (crops of one clip are
+not independent).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import sys
+import time
+import zlib
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .audio import AudioError, load_mono_16k
+from .features import SAMPLE_RATE, seconds_to_samples
+from .model import DEFAULT_MODEL, Classifier, ModelError
+from .vad import speech_only
+
+CORE6 = ("eng", "deu", "fra", "spa", "cmn", "rus")
+DURATIONS = (0.5, 1.0, 2.0, 3.0, 5.0)
+MIN_CROP_SHIFT = SAMPLE_RATE // 4  # crops of one clip start at least ~0.25 s apart on average
+
+
+class EvalError(Exception):
+    """Bad input to the evaluation (manifest, split, options); the message is one line."""
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    durations: tuple[float, ...] = DURATIONS
+    crops_per_clip: int = 3
+    seed: int = 0
+    max_clips_per_language: int | None = None
+    bootstrap: int = 1000
+    ece_bins: int = 15
+
+
+# ---------------------------------------------------------------------------------------------- input
+
+
+def read_manifest(path: str | Path, split: str | None = None, root: str | Path | None = None) -> list[dict]:
+    """Manifest rows (path, language, ...) of one split, with `path` made absolute (relative to `root`,
+    by default the manifest's folder)."""
+    path = Path(path)
+    if not path.is_file():
+        raise EvalError(f"manifest not found: {path}")
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        missing = {"path", "language"} - set(reader.fieldnames or [])
+        if missing:
+            raise EvalError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+        rows = list(reader)
+    if split is not None:
+        if rows and "split" not in rows[0]:
+            raise EvalError(f"{path}: --split {split} given but the manifest has no split column")
+        rows = [r for r in rows if r["split"] == split]
+    if not rows:
+        raise EvalError(f"{path}: no rows" + (f" for split {split!r}" if split is not None else ""))
+    base = Path(root) if root is not None else path.parent
+    return [{**r, "path": str(base / r["path"])} for r in rows]
+
+
+def crop_starts(n_speech: int, n_window: int, count: int, rng: np.random.Generator) -> list[int]:
+    """Up to `count` window starts spread evenly over the speech: one random start in each of `count`
+    equal strata of the possible starts. None if the speech is shorter than the window."""
+    span = n_speech - n_window
+    if span < 0:
+        return []
+    count = min(count, 1 + span // MIN_CROP_SHIFT)
+    edges = np.linspace(0, span, count + 1)
+    return [int(lo + rng.random() * (hi - lo)) for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
+
+
+def clip_crops(speech: np.ndarray, clip_key: str, options: EvalOptions) -> dict[float, list[np.ndarray]]:
+    """Window length -> crops of one clip's speech; the same for the same clip key (file name) and seed."""
+    crops = {}
+    for d in options.durations:
+        n = seconds_to_samples(d)
+        rng = np.random.default_rng([options.seed, zlib.crc32(clip_key.encode()), n])
+        crops[d] = [speech[s : s + n] for s in crop_starts(len(speech), n, options.crops_per_clip, rng)]
+    return crops
+
+
+def cap_per_language(rows: list[dict], cap: int | None, seed: int) -> list[dict]:
+    """At most `cap` clips of each language, a seeded sample, manifest order kept."""
+    if cap is None:
+        return rows
+    rng = np.random.default_rng(seed)
+    by_language: dict[str, list[int]] = {}
+    for i, r in enumerate(rows):
+        by_language.setdefault(r["language"], []).append(i)
+    keep = set()
+    for lang in sorted(by_language):
+        idx = by_language[lang]
+        keep.update(idx if len(idx) <= cap else rng.choice(idx, cap, replace=False).tolist())
+    return [r for i, r in enumerate(rows) if i in keep]
+
+
+# -------------------------------------------------------------------------------------------- metrics
+
+
+def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    return float(np.mean(np.asarray(y_true) == np.asarray(y_pred))) if len(y_true) else float("nan")
+
+
+def confusion(y_true: np.ndarray, y_pred: np.ndarray, n_labels: int) -> np.ndarray:
+    """Counts, rows = true label, columns = predicted label (integer labels 0..n_labels-1)."""
+    m = np.zeros((n_labels, n_labels), dtype=np.int64)
+    np.add.at(m, (np.asarray(y_true), np.asarray(y_pred)), 1)
+    return m
+
+
+def per_label_f1(y_true: np.ndarray, y_pred: np.ndarray, labels) -> dict:
+    """label -> (precision, recall, f1); an undefined precision or recall counts as 0."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    out = {}
+    for label in labels:
+        tp = int(np.sum((y_true == label) & (y_pred == label)))
+        n_pred, n_true = int(np.sum(y_pred == label)), int(np.sum(y_true == label))
+        p = tp / n_pred if n_pred else 0.0
+        r = tp / n_true if n_true else 0.0
+        out[label] = (p, r, 2 * p * r / (p + r) if p + r else 0.0)
+    return out
+
+
+def macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Mean F1 over the labels that occur in y_true (predictions of absent labels cost recall only)."""
+    labels = np.unique(y_true)
+    if not len(labels):
+        return float("nan")
+    return float(np.mean([f1 for _, _, f1 in per_label_f1(y_true, y_pred, labels).values()]))
+
+
+def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = 15) -> float:
+    """Sum over equal-width confidence bins of |bin accuracy - bin mean confidence| x bin share."""
+    confidence, correct = np.asarray(confidence, dtype=np.float64), np.asarray(correct, dtype=np.float64)
+    if not len(confidence):
+        return float("nan")
+    which = np.clip(np.ceil(confidence * bins).astype(int) - 1, 0, bins - 1)
+    ece = 0.0
+    for b in np.unique(which):
+        sel = which == b
+        ece += sel.mean() * abs(correct[sel].mean() - confidence[sel].mean())
+    return float(ece)
+
+
+def bootstrap_ci(correct: np.ndarray, groups: np.ndarray, n: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """95% percentile interval of the accuracy, resampling whole groups (clips) with replacement."""
+    _, inverse = np.unique(groups, return_inverse=True)
+    hits = np.bincount(inverse, weights=np.asarray(correct, dtype=np.float64))
+    sizes = np.bincount(inverse).astype(np.float64)
+    sample = np.random.default_rng(seed).integers(0, len(sizes), size=(n, len(sizes)))
+    acc = hits[sample].sum(axis=1) / sizes[sample].sum(axis=1)
+    lo, hi = np.percentile(acc, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+# --------------------------------------------------------------------------------------- evaluation
+
+
+def _peer_decision(peer, crop: np.ndarray, cache: dict, cache_file: Path | None) -> tuple[dict, float]:
+    key = f"{peer.name}:{hashlib.sha1(crop.astype(np.float32).tobytes()).hexdigest()}"
+    if key not in cache:
+        t0 = time.process_time()
+        probs = peer.probs_iso639_3(crop)
+        cache[key] = {"probs": probs, "cpu_s": time.process_time() - t0}
+        if cache_file is not None:
+            with open(cache_file, "a", encoding="utf-8") as f:
+                f.write(json.dumps({"key": key, **cache[key]}) + "\n")
+    return cache[key]["probs"], cache[key]["cpu_s"]
+
+
+def load_peer_cache(path: Path | None) -> dict:
+    """Peer decisions from earlier runs, by system and crop hash (Whisper is slow; the crops repeat)."""
+    if path is None or not path.is_file():
+        return {}
+    cache = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        entry = json.loads(line)
+        cache[entry.pop("key")] = entry
+    return cache
+
+
+def score(probs: np.ndarray, languages: list[str], labels: np.ndarray, clips: np.ndarray, subset: list[str],
+          options: EvalOptions) -> dict:  # fmt: skip
+    """Closed-set metrics over `subset`: crops of those languages, posteriors renormalised over them."""
+    keep = np.isin(labels, subset)
+    p = probs[keep][:, [languages.index(lang) for lang in subset]].astype(np.float64)
+    p /= np.maximum(p.sum(axis=1, keepdims=True), 1e-30)
+    y_true = np.array([subset.index(lang) for lang in labels[keep]], dtype=np.int64)
+    y_pred = p.argmax(axis=1) if len(p) else np.zeros(0, dtype=np.int64)
+    correct = y_true == y_pred
+    out = {"n_crops": int(keep.sum()), "n_clips": len(set(clips[keep].tolist()))}
+    if not out["n_crops"]:
+        return out
+    out["accuracy"] = accuracy(y_true, y_pred)
+    out["ci95"] = bootstrap_ci(correct, clips[keep], options.bootstrap, options.seed)
+    out["macro_f1"] = macro_f1(y_true, y_pred)
+    out["ece"] = expected_calibration_error(p.max(axis=1), correct, options.ece_bins)
+    f1 = per_label_f1(y_true, y_pred, np.unique(y_true))
+    out["per_language"] = {
+        subset[i]: {"n": int(np.sum(y_true == i)), "correct": int(np.sum(correct & (y_true == i))),
+                    "precision": pr, "recall": rc, "f1": f}
+        for i, (pr, rc, f) in f1.items()
+    }  # fmt: skip
+    m = confusion(y_true, y_pred, len(subset))
+    if len(subset) <= len(CORE6):
+        out["confusion"] = {"labels": subset, "counts": m.tolist()}
+    np.fill_diagonal(m, 0)
+    top = np.argsort(m, axis=None)[::-1][:10]
+    out["top_confusions"] = [
+        [subset[i], subset[j], int(m[i, j])] for i, j in zip(*np.unravel_index(top, m.shape), strict=True) if m[i, j]
+    ]
+    return out
+
+
+def evaluate(rows: list[dict], classifier: Classifier, options: EvalOptions | None = None, peer=None,
+             peer_cache: Path | None = None, progress: bool = False) -> dict:  # fmt: skip
+    """Evaluate `classifier` (and `peer`, anything with `name` and `probs_iso639_3(x) -> {code: p}`) on the
+    crops of the manifest rows (dicts with an absolute `path` and a `language`). Returns the report dict."""
+    from tqdm import tqdm
+
+    options = options or EvalOptions()
+    languages = list(classifier.languages)
+    core = [lang for lang in CORE6 if lang in languages]
+    unknown = Counter(r["language"] for r in rows if r["language"] not in languages)
+    rows = cap_per_language(
+        [r for r in rows if r["language"] in languages], options.max_clips_per_language, options.seed
+    )
+    cache = load_peer_cache(peer_cache) if peer is not None else {}
+    systems = ["streamlid"] + ([peer.name] if peer is not None else [])
+    probs: dict[str, list[np.ndarray]] = {s: [] for s in systems}
+    cpu: dict[str, list[float]] = {s: [] for s in systems}
+    labels, clips, durs = [], [], []
+    unreadable, too_short = [], Counter()
+    for clip_id, row in enumerate(tqdm(rows, desc="evaluate", unit="clip", disable=not progress)):
+        try:
+            speech = speech_only(load_mono_16k(row["path"]))
+        except AudioError as e:
+            unreadable.append(str(e))
+            continue
+        for d, crops in clip_crops(speech, Path(row["path"]).name, options).items():
+            too_short[d] += not crops
+            for crop in crops:
+                t0 = time.process_time()
+                probs["streamlid"].append(np.exp(classifier.log_probs([crop])[0]))
+                cpu["streamlid"].append(time.process_time() - t0)
+                if peer is not None:
+                    p, cpu_s = _peer_decision(peer, crop, cache, peer_cache)
+                    probs[peer.name].append(np.array([p.get(lang, 0.0) for lang in languages]))
+                    cpu[peer.name].append(cpu_s)
+                labels.append(row["language"])
+                clips.append(clip_id)
+                durs.append(d)
+    labels_a, clips_a, durs_a = np.array(labels, dtype=object), np.array(clips), np.array(durs)
+    result = {
+        "options": asdict(options),
+        "languages": languages,
+        "clips": {
+            "in_manifest": len(rows) + sum(unknown.values()),
+            "evaluated": len(rows) - len(unreadable),
+            "unknown_language": sum(unknown.values()),
+            "unknown_languages": dict(sorted(unknown.items())),
+            "unreadable": unreadable,
+            "too_short": {str(d): too_short[d] for d in options.durations},
+        },
+        "systems": {},
+    }
+    sets = {"core6": core, "all": languages}
+    for s in systems:
+        p_all = np.array(probs[s]).reshape(len(labels), len(languages))
+        t_all = np.array(cpu[s])
+        result["systems"][s] = {
+            "cpu_ms_per_decision": {
+                str(d): float(1000 * t_all[durs_a == d].mean()) if np.any(durs_a == d) else None
+                for d in options.durations
+            },
+            "sets": {
+                name: {str(d): score(p_all[durs_a == d], languages, labels_a[durs_a == d], clips_a[durs_a == d],
+                                     subset, options) for d in options.durations}
+                for name, subset in sets.items() if subset
+            },
+        }  # fmt: skip
+    if peer is not None:
+        seen = np.array(probs[peer.name]).reshape(len(labels), len(languages)).any(axis=0)
+        result["peer_uncovered_languages"] = [lang for lang, ok in zip(languages, seen, strict=True) if not ok]
+    return result
+
+
+# ------------------------------------------------------------------------------------------- report
+
+
+def _cell(m: dict) -> str:
+    if not m.get("n_crops"):
+        return "–"
+    lo, hi = m["ci95"]
+    return f"{m['accuracy']:.3f} [{lo:.2f}–{hi:.2f}]"
+
+
+def summary_tables(result: dict) -> str:
+    """The accuracy tables (one per closed set) and the CPU-time table, in markdown."""
+    systems = list(result["systems"])
+    first = result["systems"][systems[0]]["sets"]
+    lines = []
+    for name, by_dur in first.items():
+        n_lang = len(CORE6) if name == "core6" else len(result["languages"])
+        title = "Core six" if name == "core6" else "All languages"
+        lines += [f"### {title} (closed set over {n_lang} languages)", ""]
+        head = "| window | n crops (clips) |" + "".join(f" {s} accuracy [95% CI] | macro-F1 | ECE |" for s in systems)
+        lines += [head, "|---|---|" + "---|---|---|" * len(systems)]
+        for d, m in by_dur.items():
+            row = f"| {float(d):g} s | {m['n_crops']} ({m['n_clips']}) |"
+            for s in systems:
+                ms = result["systems"][s]["sets"][name][d]
+                if ms.get("n_crops"):
+                    row += f" {_cell(ms)} | {ms['macro_f1']:.3f} | {ms['ece']:.3f} |"
+                else:
+                    row += " – | – | – |"
+            lines.append(row)
+        lines.append("")
+    lines += ["### CPU time per decision (ms, `time.process_time`, one window per call)", ""]
+    lines += ["| window |" + "".join(f" {s} |" for s in systems), "|---|" + "---|" * len(systems)]
+    for d in first["all"]:
+        cells = [result["systems"][s]["cpu_ms_per_decision"][d] for s in systems]
+        lines.append(f"| {float(d):g} s |" + "".join(" – |" if c is None else f" {c:.1f} |" for c in cells))
+    return "\n".join(lines) + "\n"
+
+
+def per_language_table(result: dict, name: str) -> str:
+    """Per-language recall by window: `correct/n` for each system."""
+    systems = list(result["systems"])
+    by_dur = result["systems"][systems[0]]["sets"][name]
+    langs = sorted({lang for m in by_dur.values() for lang in m.get("per_language", {})})
+    lines = ["| language |" + "".join(f" {float(d):g} s |" for d in by_dur), "|---|" + "---|" * len(by_dur)]
+    for lang in langs:
+        row = f"| {lang} |"
+        for d in by_dur:
+            cells = []
+            for s in systems:
+                pl = result["systems"][s]["sets"][name][d].get("per_language", {}).get(lang)
+                cells.append(f"{pl['correct']}/{pl['n']}" if pl else "–")
+            row += " " + " · ".join(cells) + " |"
+        lines.append(row)
+    return "\n".join(lines) + "\n"
+
+
+def markdown_report(result: dict, plots: list[str]) -> str:
+    c, systems = result["clips"], list(result["systems"])
+    lines = [
+        f"# streamlid evaluation: {result.get('model', 'model')} on {result.get('manifest', 'manifest')}"
+        + (f" (split {result['split']})" if result.get("split") else ""),
+        "",
+        f"- Clips: {c['in_manifest']} in the split; {c['unknown_language']} of languages the model does not know"
+        f" (skipped); {len(c['unreadable'])} unreadable (skipped); {c['evaluated']} evaluated.",
+        f"- Crops: up to {result['options']['crops_per_clip']} per clip and window length from the VAD speech,"
+        f" seed {result['options']['seed']}; clips with less speech than the window are left out of that row"
+        f" ({', '.join(f'{float(d):g} s: {n}' for d, n in c['too_short'].items())}).",
+        "- Accuracy with a 95% bootstrap interval over clips; macro-F1 over the languages that have clips;"
+        f" ECE over {result['options']['ece_bins']} confidence bins; closed-set posteriors renormalised.",
+        f"- Systems: {', '.join(systems)}. Per-language cells read `correct/n` as " + " · ".join(systems) + ".",
+    ]
+    if result.get("peer_uncovered_languages"):
+        lines.append(f"- {systems[1]} has no output for: {' '.join(result['peer_uncovered_languages'])}.")
+    lines += ["", "## Accuracy by window length", "", summary_tables(result)]
+    lines += [f"![{p}]({p})" for p in plots] + [""]
+    sets = result["systems"]["streamlid"]["sets"]
+    for name, title in (("core6", "Core six"), ("all", "All languages")):
+        if name in sets:
+            lines += [
+                f"## Per language, {title.lower()} (recall, correct/n crops)",
+                "",
+                per_language_table(result, name),
+            ]
+    lines += ["## Most frequent confusions, all languages (true → predicted: crops)", ""]
+    for s in systems:
+        for d, m in result["systems"][s]["sets"]["all"].items():
+            pairs = ", ".join(f"{t}→{p}: {n}" for t, p, n in m.get("top_confusions", []))
+            lines.append(f"- {s}, {float(d):g} s: {pairs or '–'}")
+    if c["unreadable"]:
+        lines += ["", "## Unreadable clips", ""] + [f"- {e}" for e in c["unreadable"]]
+    return "\n".join(lines) + "\n"
+
+
+def plot_accuracy(result: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sets = list(result["systems"]["streamlid"]["sets"])
+    fig, axes = plt.subplots(1, len(sets), figsize=(4.5 * len(sets), 3.6), sharey=True, squeeze=False)
+    for ax, name in zip(axes[0], sets, strict=True):
+        for s, sys_result in result["systems"].items():
+            pts = [(float(d), m) for d, m in sys_result["sets"][name].items() if m.get("n_crops")]
+            x = np.array([d for d, _ in pts])
+            y = np.array([m["accuracy"] for _, m in pts])
+            err = np.abs(np.array([m["ci95"] for _, m in pts]).T - y)
+            ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=s)
+        n_clips = max((m["n_clips"] for m in result["systems"]["streamlid"]["sets"][name].values()), default=0)
+        n_lang = len(CORE6) if name == "core6" else len(result["languages"])
+        ax.set_title(f"{'core six' if name == 'core6' else 'all'}: {n_lang} languages, ≤{n_clips} clips")
+        ax.set_xlabel("window (s of speech)")
+        ax.set_ylim(0, 1.02)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("accuracy (95% CI)")
+    axes[0][0].legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def plot_confusion(result: dict, duration: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    systems = [s for s in result["systems"] if "confusion" in result["systems"][s]["sets"]["core6"][duration]]
+    fig, axes = plt.subplots(1, len(systems), figsize=(4.2 * len(systems), 3.9), squeeze=False)
+    for ax, s in zip(axes[0], systems, strict=True):
+        conf = result["systems"][s]["sets"]["core6"][duration]["confusion"]
+        m = np.array(conf["counts"], dtype=float)
+        share = m / np.maximum(m.sum(axis=1, keepdims=True), 1)
+        ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+        for i, j in np.ndindex(m.shape):
+            if m[i, j]:
+                color = "white" if share[i, j] > 0.5 else "black"
+                ax.text(j, i, int(m[i, j]), ha="center", va="center", fontsize=8, color=color)
+        ax.set_xticks(range(len(conf["labels"])), conf["labels"])
+        ax.set_yticks(range(len(conf["labels"])), conf["labels"])
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title(f"{s}, {float(duration):g} s")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def write_report(result: dict, out: Path) -> str:
+    """report.json, report.md and the PNGs into `out`; returns the markdown."""
+    out.mkdir(parents=True, exist_ok=True)
+    plots = ["accuracy_vs_duration.png"]
+    plot_accuracy(result, out / plots[0])
+    if "core6" in result["systems"]["streamlid"]["sets"]:
+        for d, m in result["systems"]["streamlid"]["sets"]["core6"].items():
+            if m.get("n_crops"):
+                plots.append(f"confusion_core6_{float(d):g}s.png")
+                plot_confusion(result, d, out / plots[-1])
+    (out / "report.json").write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    md = markdown_report(result, plots)
+    (out / "report.md").write_text(md, encoding="utf-8")
+    return md
+
+
+# ---------------------------------------------------------------------------------------------- CLI
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("manifest", type=Path, help="CSV with at least path,language (optional speaker, split)")
+    parser.add_argument("--split", help="only rows whose split column has this value (e.g. dev)")
+    parser.add_argument("--root", type=Path, help="folder the manifest's paths are relative to (default: its own)")
+    parser.add_argument("--model", type=Path, default=None, help=f"model file (default: {DEFAULT_MODEL.name})")
+    parser.add_argument("--compute", choices=("cpu", "cuda", "auto"), default="cpu", help="where our model runs")
+    parser.add_argument("--durations", default=",".join(f"{d:g}" for d in DURATIONS), help="window lengths, s")
+    parser.add_argument("--crops-per-clip", type=int, default=3, help="crops per clip and window length")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the crop positions and bootstrap")
+    parser.add_argument("--max-clips-per-language", type=int, default=None, help="cap (seeded sample), for speed")
+    parser.add_argument("--peer", choices=("whisper",), help="also evaluate Whisper-base on the same crops (slow)")
+    parser.add_argument("--peer-unpadded", action="store_true", help="Whisper on the real frames only (fast)")
+    parser.add_argument("--peer-threads", type=int, default=2, help="CPU threads for Whisper")
+    parser.add_argument(
+        "--peer-cache", type=Path, default=None,
+        help="JSONL of earlier peer decisions to reuse and extend (default: in ~/.cache/streamlid)",
+    )  # fmt: skip
+    parser.add_argument("--out", type=Path, default=None, help="output folder (default: eval-<model>-<split>/)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    def fail(msg: str) -> int:
+        print(f"streamlid evaluate: error: {msg}", file=sys.stderr)
+        return 2
+
+    try:
+        durations = tuple(float(d) for d in args.durations.split(","))
+    except ValueError:
+        return fail(f"--durations must be comma-separated seconds, not {args.durations!r}")
+    if any(d <= 0 for d in durations) or args.crops_per_clip < 1:
+        return fail("window lengths and --crops-per-clip must be positive")
+    options = EvalOptions(durations, args.crops_per_clip, args.seed, args.max_clips_per_language)
+    try:
+        rows = read_manifest(args.manifest, args.split, args.root)
+        classifier = Classifier.load(args.model, args.compute)
+        peer, peer_cache = None, None
+        if args.peer == "whisper":
+            from .peer import PeerError, WhisperPeer, default_cache_dir
+
+            try:
+                peer = WhisperPeer(padded=not args.peer_unpadded, cpu_threads=args.peer_threads)
+            except PeerError as e:
+                return fail(str(e))
+            peer_cache = args.peer_cache or default_cache_dir().parent / "peer-decisions.jsonl"
+    except (EvalError, ModelError) as e:
+        return fail(str(e))
+    model_name = Path(args.model).stem if args.model else DEFAULT_MODEL.stem
+    out = args.out or Path(f"eval-{model_name}-{args.split or 'all'}")
+    result = evaluate(rows, classifier, options, peer, peer_cache, progress=not args.no_progress)
+    result.update(model=model_name, manifest=str(args.manifest), split=args.split)
+    write_report(result, out)
+    print(summary_tables(result))
+    print(f"report: {out / 'report.md'} (and report.json, PNGs)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="streamlid evaluate", description=__doc__.splitlines()[0])
+    configure_parser(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
