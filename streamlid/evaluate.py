@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from .audio import AudioError, load_mono_16k
 from .features import SAMPLE_RATE, seconds_to_samples
@@ -236,9 +237,8 @@ def evaluate(rows: list[dict], classifier: Classifier, options: EvalOptions | No
     languages = list(classifier.languages)
     core = [lang for lang in CORE6 if lang in languages]
     unknown = Counter(r["language"] for r in rows if r["language"] not in languages)
-    rows = cap_per_language(
-        [r for r in rows if r["language"] in languages], options.max_clips_per_language, options.seed
-    )
+    known = [r for r in rows if r["language"] in languages]
+    rows = cap_per_language(known, options.max_clips_per_language, options.seed)
     cache = load_peer_cache(peer_cache) if peer is not None else {}
     systems = ["streamlid"] + ([peer.name] if peer is not None else [])
     probs: dict[str, list[np.ndarray]] = {s: [] for s in systems}
@@ -267,11 +267,16 @@ def evaluate(rows: list[dict], classifier: Classifier, options: EvalOptions | No
     labels_a, clips_a, durs_a = np.array(labels, dtype=object), np.array(clips), np.array(durs)
     result = {
         "options": asdict(options),
+        "threads": {
+            "streamlid": torch.get_num_threads(),
+            **({peer.name: getattr(peer, "threads", None)} if peer else {}),
+        },
         "languages": languages,
         "clips": {
-            "in_manifest": len(rows) + sum(unknown.values()),
+            "in_manifest": len(known) + sum(unknown.values()),
             "evaluated": len(rows) - len(unreadable),
             "unknown_language": sum(unknown.values()),
+            "over_cap": len(known) - len(rows),
             "unknown_languages": dict(sorted(unknown.items())),
             "unreadable": unreadable,
             "too_short": {str(d): too_short[d] for d in options.durations},
@@ -330,7 +335,8 @@ def summary_tables(result: dict) -> str:
                     row += " – | – | – |"
             lines.append(row)
         lines.append("")
-    lines += ["### CPU time per decision (ms, `time.process_time`, one window per call)", ""]
+    threads = ", ".join(f"{s} {n}" for s, n in result.get("threads", {}).items())
+    lines += [f"### CPU time per decision (ms, `time.process_time`, one window per call; threads: {threads})", ""]
     lines += ["| window |" + "".join(f" {s} |" for s in systems), "|---|" + "---|" * len(systems)]
     for d in first["all"]:
         cells = [result["systems"][s]["cpu_ms_per_decision"][d] for s in systems]
@@ -363,7 +369,8 @@ def markdown_report(result: dict, plots: list[str]) -> str:
         + (f" (split {result['split']})" if result.get("split") else ""),
         "",
         f"- Clips: {c['in_manifest']} in the split; {c['unknown_language']} of languages the model does not know"
-        f" (skipped); {len(c['unreadable'])} unreadable (skipped); {c['evaluated']} evaluated.",
+        f" (skipped); {c['over_cap']} over --max-clips-per-language; {len(c['unreadable'])} unreadable (skipped);"
+        f" {c['evaluated']} evaluated.",
         f"- Crops: up to {result['options']['crops_per_clip']} per clip and window length from the VAD speech,"
         f" seed {result['options']['seed']}; clips with less speech than the window are left out of that row"
         f" ({', '.join(f'{float(d):g} s: {n}' for d, n in c['too_short'].items())}).",
@@ -448,6 +455,16 @@ def plot_confusion(result: dict, duration: str, path: Path) -> None:
     plt.close(fig)
 
 
+def _rounded(obj, digits: int = 4):
+    if isinstance(obj, float):
+        return round(obj, digits)
+    if isinstance(obj, dict):
+        return {k: _rounded(v, digits) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_rounded(v, digits) for v in obj]
+    return obj
+
+
 def write_report(result: dict, out: Path) -> str:
     """report.json, report.md and the PNGs into `out`; returns the markdown."""
     out.mkdir(parents=True, exist_ok=True)
@@ -458,7 +475,8 @@ def write_report(result: dict, out: Path) -> str:
             if m.get("n_crops"):
                 plots.append(f"confusion_core6_{float(d):g}s.png")
                 plot_confusion(result, d, out / plots[-1])
-    (out / "report.json").write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    text = json.dumps(_rounded(result), indent=1, ensure_ascii=False)
+    (out / "report.json").write_text(text + "\n", encoding="utf-8")
     md = markdown_report(result, plots)
     (out / "report.md").write_text(md, encoding="utf-8")
     return md

@@ -84,6 +84,7 @@ class WhisperPeer:
         except ImportError:
             raise PeerError("faster-whisper is not installed: pip install 'streamlid[peer]'") from None
         self.padded = padded
+        self.threads = cpu_threads
         self.name = "whisper-base" if padded else "whisper-base-unpadded"
         self.model = WhisperModel(
             str(assemble_model(cache_dir)), device="cpu", compute_type="int8", cpu_threads=cpu_threads
