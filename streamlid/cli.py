@@ -142,8 +142,7 @@ def cmd_devices(args: argparse.Namespace) -> int:
 
 # -- listen ------------------------------------------------------------------------------------------
 def cmd_listen(args: argparse.Namespace) -> int:
-    from .sinks import JsonLines, LiveLine
-    from .sources import FileSource, MicSource, pump
+    from .sources import FileSource, MicSource
 
     if args.input and args.device is not None:
         raise UsageError("use either --device or --input, not both")
@@ -160,11 +159,33 @@ def cmd_listen(args: argparse.Namespace) -> int:
         "model": str(args.model or DEFAULT_MODEL),
         "compute": classifier.device.type,
     }
+    feed, publish = None, None
+    if args.serve:
+        from .server import serve_stream
+
+        try:
+            feed, publish = serve_stream(args.serve, args.token, classifier, stream, info)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+        print(f"serving the events on ws://{args.serve}/events (page at http://{args.serve}/)", file=sys.stderr)
+    try:
+        return run_sinks(args, source, stream, info, publish)
+    finally:
+        if feed:
+            feed.close()
+
+
+def run_sinks(args: argparse.Namespace, source, stream: LanguageStream, info: dict, publish) -> int:
+    from .sinks import JsonLines, LiveLine
+    from .sources import pump
+
     if args.tui:
         from .tui import run_dashboard
 
-        return run_dashboard(source, stream, info)
+        return run_dashboard(source, stream, info, also=publish)
     sink = JsonLines() if args.json else LiveLine()
+    if publish:
+        sink = tee(sink, publish)
     if not args.json:
         print(
             f"listening to {info['source']} at {info['sample_rate']} Hz, {info['channels']} ch; model on {info['compute']}; Ctrl-C stops",
@@ -179,6 +200,14 @@ def cmd_listen(args: argparse.Namespace) -> int:
         source.stop()
         sink(stream.close())
     return 0
+
+
+def tee(*sinks):
+    def both(events: list[dict]) -> None:
+        for sink in sinks:
+            sink(events)
+
+    return both
 
 
 # -- identify ----------------------------------------------------------------------------------------
@@ -281,7 +310,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     out = p.add_argument_group("output")
     out.add_argument("--json", action="store_true", help="JSON lines: one event per line")
-    out.add_argument("--tui", action="store_true", help="full-screen terminal dashboard")
+    out.add_argument(
+        "--tui",
+        action="store_true",
+        help="full-screen terminal dashboard (q quit, p pause, r reset, l languages); only when asked, so pipes and scripts always get plain lines",
+    )
+    out.add_argument(
+        "--serve",
+        metavar="HOST:PORT",
+        default=None,
+        help="also publish the events over websockets: feed at /events, browser page at / (see 'streamlid serve')",
+    )
+    out.add_argument(
+        "--token",
+        default=None,
+        help="with --serve: token clients must present; required unless bound to loopback [STREAMLID_TOKEN]",
+    )
     add_model_options(p)
     p.set_defaults(func=cmd_listen)
 
