@@ -1,0 +1,118 @@
+"""Stream an audio file to a streamlid server (`streamlid serve`) and print the events it sends back.
+
+    summary = asyncio.run(send_file("talk.wav", "ws://127.0.0.1:8765/audio", print))
+
+The file goes out as float32 PCM in messages of `chunk` seconds, paced in real time or, with
+realtime=False, as fast as the server takes it. The events are events.py's (without `stream`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+
+from .audio import read_audio
+from .events import EVENT_TYPES
+
+DEFAULT_URL = "ws://127.0.0.1:8765/audio"
+
+
+class ClientError(Exception):
+    """The server refused or broke off the stream; the message is one line."""
+
+
+async def send_file(
+    path: str | Path,
+    url: str = DEFAULT_URL,
+    on_events: Callable[[list[dict]], None] = lambda events: None,
+    realtime: bool = True,
+    languages: list[str] | None = None,
+    token: str | None = None,
+    chunk: float = 0.1,
+) -> dict:
+    """Stream a file and hand each event to `on_events` as it arrives; returns the summary event."""
+    audio, rate = read_audio(path)
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    try:
+        async with connect(url, additional_headers=headers, max_size=2**22, open_timeout=10) as ws:
+            expect(json.loads(await ws.recv()), "hello")
+            start = {"type": "start", "sample_rate": rate, "channels": audio.shape[1], "format": "float32"}
+            await ws.send(json.dumps({**start, "languages": languages, "label": Path(path).name}))
+            expect(json.loads(await ws.recv()), "started")
+            sender = asyncio.create_task(_send_audio(ws, audio, rate, realtime, chunk))
+            try:
+                return await _receive_events(ws, on_events)
+            finally:
+                sender.cancel()
+    except InvalidStatus as e:
+        body = e.response.body.decode(errors="replace").strip()
+        raise ClientError(f"{url} refused the connection: HTTP {e.response.status_code} {body}") from None
+    except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as e:
+        raise ClientError(f"cannot connect to {url}: {e}") from None
+
+
+def expect(msg: dict, kind: str) -> dict:
+    if msg.get("type") == "error":
+        raise ClientError(f"server: {msg['error']}")
+    if msg.get("type") != kind:
+        raise ClientError(f"expected a {kind} message, got {msg.get('type')!r}")
+    return msg
+
+
+async def _send_audio(ws: ClientConnection, audio: np.ndarray, rate: int, realtime: bool, chunk: float) -> None:
+    step = max(1, int(chunk * rate))
+    t0 = time.monotonic()
+    for i in range(0, len(audio), step):
+        if realtime:
+            await asyncio.sleep(max(0.0, t0 + i / rate - time.monotonic()))
+        await ws.send(audio[i : i + step].astype("<f4").tobytes())
+    await ws.send(json.dumps({"type": "stop"}))
+
+
+async def _receive_events(ws: ClientConnection, on_events: Callable[[list[dict]], None]) -> dict:
+    try:
+        async for text in ws:
+            msg = json.loads(text)
+            if msg["type"] == "error":
+                raise ClientError(f"server: {msg['error']}")
+            if msg["type"] in EVENT_TYPES:
+                msg.pop("stream", None)
+                on_events([msg])
+                if msg["type"] == "summary":
+                    return msg
+    except ConnectionClosed as e:
+        raise ClientError(f"the server closed the connection: {e}") from None
+    raise ClientError(f"the server closed the connection before the summary ({ws.close_code} {ws.close_reason})")
+
+
+def configure_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", type=Path, metavar="FILE", help="audio file (wav/flac/ogg/opus/mp3, any rate and channels)")
+    p.add_argument("--url", default=DEFAULT_URL, help="the server's audio endpoint [%(default)s]")
+    p.add_argument("--token", default=None, help="the server's token [STREAMLID_TOKEN]")
+    p.add_argument("--fast", action="store_true", help="send as fast as the server takes it, not in real time")
+    p.add_argument("--json", action="store_true", help="JSON lines: one event per line (as listen --json)")
+    p.add_argument("--languages", default=None, help="restrict to these languages, comma-separated codes")
+
+
+def run(args: argparse.Namespace) -> int:
+    from .sinks import JsonLines, LiveLine
+
+    sink = JsonLines() if args.json else LiveLine()
+    languages = [c.strip() for c in args.languages.split(",") if c.strip()] if args.languages else None
+    token = args.token or os.environ.get("STREAMLID_TOKEN") or None
+    try:
+        asyncio.run(send_file(args.file, args.url, sink, not args.fast, languages, token))
+    except ClientError as e:
+        print(f"streamlid send: error: {e}", file=sys.stderr)
+        return 1
+    return 0

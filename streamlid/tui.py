@@ -1,0 +1,346 @@
+"""The terminal dashboard (`streamlid listen --tui`), built with Textual.
+
+A bar per language (smoothed probabilities), the decision with its confidence and state, an input level
+and VAD meter, a timeline of the decided language over the last minute with its change points, and the
+source, model, compute and dropped-audio counters. Keys: q quit, p pause (freezes the view; the analysis
+goes on and the view catches up), r reset (the smoothing and the timeline start afresh), l restrict the
+languages. Works in 80x24 and over SSH (plain text, 16 colours are enough).
+
+The pipeline (`pump`) runs in a Textual thread worker; its events reach the app as messages
+(`post_message` is thread-safe and does not wait), so neither side ever blocks the other. Commands from
+the keys (reset, languages) are queued and run on the pipeline thread between two steps.
+"""
+
+from __future__ import annotations
+
+import queue
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.message import Message
+from textual.reactive import reactive
+from textual.widget import Widget
+from textual.widgets import Footer, Input, Static
+
+from .languages import name, parse_languages
+from .sinks import bar
+from .smoothing import SILENCE, SPEECH_CONFIDENT
+from .sources import pump
+from .stream import LanguageStream
+
+COLOURS = ("cyan", "magenta", "yellow", "green", "blue", "red", "bright_cyan", "bright_magenta", "bright_yellow")
+SPAN = 60.0  # seconds the timeline shows
+
+
+class DashboardState:
+    """What the dashboard shows, folded from events; no widgets here."""
+
+    def __init__(self, languages: list[str], span: float = SPAN) -> None:
+        self.span = span
+        self.set_languages(languages)
+
+    def set_languages(self, languages: list[str]) -> None:
+        """Start afresh (a reset, or other languages): uniform bars, no decision, an empty timeline."""
+        self.languages = list(languages)
+        self.probs = {c: 1.0 / len(languages) for c in languages}
+        self.decision: dict | None = None
+        self.timeline: list[tuple[float, str | None, bool]] = []  # (t, language, confident) at each decision
+        self.changes: list[dict] = []
+        self.summary: dict | None = None
+        self.level_db, self.speech, self.t = -120.0, False, 0.0
+        self.dropped_seconds, self.overflows = 0.0, 0
+
+    def colour(self, code: str | None) -> str:
+        return COLOURS[self.languages.index(code) % len(COLOURS)] if code in self.languages else "white"
+
+    def apply(self, events: list[dict]) -> bool:
+        """Fold events in; True when the set of languages changed (the bars must be rebuilt)."""
+        rebuilt = False
+        for e in events:
+            self.t = max(self.t, e["t"])
+            kind = e["type"]
+            if kind == "posteriors":
+                if list(e["probs"]) != self.languages:
+                    self.set_languages(list(e["probs"]))
+                    rebuilt = True
+                self.probs = dict(e["probs"])
+            elif kind == "decision":
+                self.decision = e
+                speaking = e["state"] != SILENCE
+                self.timeline.append((e["t"], e["language"] if speaking else None, e["state"] == SPEECH_CONFIDENT))
+            elif kind == "change":
+                self.changes.append(e)
+            elif kind in ("level", "vad"):
+                self.level_db, self.speech = e["level_db"], e["speech"]
+            elif kind == "dropped":
+                self.dropped_seconds = e.get("total_seconds", self.dropped_seconds)
+                self.overflows = e.get("total_overflows", self.overflows)
+            elif kind == "summary":
+                self.summary = e
+        start = self.t - self.span
+        while len(self.timeline) > 1 and self.timeline[1][0] <= start:
+            self.timeline.pop(0)
+        self.changes = [c for c in self.changes if c["t"] > start]
+        return rebuilt
+
+    def timeline_cells(self, width: int) -> list[tuple[str, str]]:
+        """The last `span` seconds as `width` cells of (character, colour): the language's initial,
+        upper case when confident, lower case when not, '·' for silence, ' ' before the stream began;
+        a cell holding a change point is '|'."""
+        step = self.span / width
+        start = max(self.t, self.span) - self.span
+        cells, k, current = [], 0, (None, False, False)  # language, confident, seen
+        change_cells = {int((c["t"] - start) / step) for c in self.changes}
+        for i in range(width):
+            end = start + (i + 1) * step
+            while k < len(self.timeline) and self.timeline[k][0] < end:
+                current = (self.timeline[k][1], self.timeline[k][2], True)
+                k += 1
+            language, confident, seen = current
+            if start + i * step > self.t or not seen:
+                cells.append((" ", "white"))
+            elif i in change_cells:
+                cells.append(("|", "bold white"))
+            elif language is None:
+                cells.append(("·", "bright_black"))
+            else:
+                initial = language[0].upper() if confident else language[0]
+                cells.append((initial, self.colour(language)))
+        return cells
+
+
+class Events(Message):
+    def __init__(self, events: list[dict]) -> None:
+        super().__init__()
+        self.events = events
+
+
+class PipelineFailed(Message):
+    def __init__(self, error: str) -> None:
+        super().__init__()
+        self.error = error
+
+
+class LanguageBar(Widget):
+    """One language: code, name, a bar and the smoothed probability."""
+
+    DEFAULT_CSS = "LanguageBar { height: 1; }"
+    value: reactive[float] = reactive(0.0)
+    decided: reactive[bool] = reactive(False)
+
+    def __init__(self, code: str, colour: str) -> None:
+        super().__init__(id=f"bar-{code}")
+        self.code, self.colour = code, colour
+
+    def render(self) -> Text:
+        width = max(5, self.size.width - 24)
+        style = f"bold {self.colour}" if self.decided else self.colour
+        text = Text(
+            f"{'▶' if self.decided else ' '} {self.code} {name(self.code)[:11]:<11} ",
+            style="bold" if self.decided else "",
+        )
+        text.append(bar(self.value, width).replace("·", " "), style=style)
+        text.append(f" {self.value:5.2f}")
+        return text
+
+
+class Dashboard(App[int]):
+    TITLE = "streamlid"
+    ENABLE_COMMAND_PALETTE = False
+    CSS = """
+    Screen { layout: vertical; }
+    #info { height: 1; background: $panel; color: $text; }
+    #decision { height: 5; border: round $accent; padding: 0 1; content-align: left middle; }
+    #bars { height: auto; max-height: 12; border: round $primary; border-title-align: left; }
+    #level { height: 1; padding: 0 1; }
+    #timeline { height: 4; border: round $primary; padding: 0 1; }
+    #languages { dock: bottom; display: none; }
+    #languages.shown { display: block; }
+    """
+    BINDINGS = [
+        Binding("q", "quit_dashboard", "quit"),
+        Binding("p", "pause", "pause"),
+        Binding("r", "reset", "reset"),
+        Binding("l", "languages", "languages"),
+        Binding("escape", "close_input", show=False),
+    ]
+
+    def __init__(
+        self, source, stream: LanguageStream, info: dict, also: Callable[[list[dict]], None] | None = None
+    ) -> None:
+        super().__init__()
+        self.source, self.stream, self.info, self.also = source, stream, info, also
+        self.state = DashboardState(stream.languages)
+        self.paused = False
+        self.error: str | None = None
+        self.stop = threading.Event()
+        self.commands: queue.SimpleQueue[Callable[[LanguageStream], None]] = queue.SimpleQueue()
+
+    # -- layout -----------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Static(id="info")
+        yield Static(id="decision")
+        with VerticalScroll(id="bars"):
+            yield from self._bars()
+        yield Static(id="level")
+        yield Static(id="timeline")
+        yield Input(placeholder="languages, e.g. eng,deu (empty: all); Enter applies, Esc cancels", id="languages")
+        yield Footer()
+
+    def _bars(self) -> list[LanguageBar]:
+        return [LanguageBar(c, self.state.colour(c)) for c in self.state.languages]
+
+    def on_mount(self) -> None:
+        self.query_one("#bars").border_title = "smoothed probabilities"
+        self.query_one("#timeline").border_title = f"decided language, last {SPAN:.0f} s"
+        self.refresh_view()
+        self.run_worker(self._run_pipeline, thread=True, name="pipeline")
+
+    # -- the pipeline thread ----------------------------------------------------------------------
+    def _run_pipeline(self) -> None:
+        source = _Commanded(self.source, self.commands)
+
+        def on_events(events: list[dict]) -> None:
+            self.post_message(Events(events))
+            if self.also:
+                self.also(events)
+
+        try:
+            pump(source, self.stream, on_events, self.stop)
+        except Exception as e:  # an audio device that went away: shown, then the app ends
+            self.post_message(PipelineFailed(str(e)))
+
+    def on_events(self, message: Events) -> None:
+        if self.state.apply(message.events):
+            self._rebuild_bars()
+        if not self.paused:
+            self.refresh_view()
+
+    def on_pipeline_failed(self, message: PipelineFailed) -> None:
+        self.error = message.error
+        self.exit(2)
+
+    # -- the view ---------------------------------------------------------------------------------
+    def refresh_view(self) -> None:
+        s, info = self.state, self.info
+        dropped = f"dropped {s.dropped_seconds:.1f} s" + (f", {s.overflows} overflows" if s.overflows else "")
+        source = (Path(str(info.get("source", ""))).name or str(info.get("source", "")))[:24]
+        self.query_one("#info", Static).update(
+            f" {source} · {info.get('sample_rate', 0)} Hz {info.get('channels', 1)} ch · model {Path(str(info.get('model', ''))).stem}"
+            f" on {str(info.get('compute', 'cpu')).upper()} · {dropped}{' · PAUSED' if self.paused else ''}"
+        )
+        self.query_one("#decision", Static).update(self.decision_text())
+        decided = s.decision["language"] if s.decision else None
+        for widget in self.query(LanguageBar):
+            widget.value, widget.decided = s.probs.get(widget.code, 0.0), widget.code == decided
+        level = Text(" input ")
+        fill = max(0.0, min(1.0, (s.level_db + 60.0) / 60.0))
+        level.append(bar(fill, 30).replace("·", "─"), style="green" if s.speech else "bright_black")
+        level.append(f" {s.level_db:6.1f} dB  ")
+        level.append("● speech" if s.speech else "○ silence", style="bold green" if s.speech else "bright_black")
+        level.append(f"   t {s.t:7.1f} s")
+        self.query_one("#level", Static).update(level)
+        self.query_one("#timeline", Static).update(self.timeline_text())
+
+    def decision_text(self) -> Text:
+        s = self.state
+        if s.summary is not None:
+            e = s.summary
+            text = Text("ended: ", style="bold")
+            if e["language"] is None:
+                return text.append("no speech heard")
+            text.append(f"{e['name']} ({e['language']})", style=f"bold {s.colour(e['language'])}")
+            return text.append(f"  {e['confidence']:.2f} over {e['speech_seconds']:.1f} s of speech\nq quits")
+        d = s.decision
+        if d is None or d["language"] is None:
+            return Text("listening…  no language decided yet", style="bright_black")
+        text = Text(f"{d['name'].upper()}  ({d['language']})", style=f"bold {s.colour(d['language'])}")
+        text.append(f"\nconfidence {d['confidence']:.2f} ")
+        text.append(bar(d["confidence"], 20), style=s.colour(d["language"]))
+        state_style = {"speech-confident": "bold green", "speech-uncertain": "yellow"}.get(d["state"], "bright_black")
+        return text.append(f"  {d['state']}", style=state_style)
+
+    def timeline_text(self) -> Text:
+        width = max(10, self.query_one("#timeline").size.width - 4)
+        text = Text()
+        for char, colour in self.state.timeline_cells(width):
+            text.append(char, style=colour)
+        changes = "  ".join(f"{c['t']:.1f}s {c['from']}→{c['to']}" for c in self.state.changes[-4:])
+        return text.append("\nchanges: " + (changes or "none"), style="bright_black" if not changes else "")
+
+    def _rebuild_bars(self) -> None:
+        container = self.query_one("#bars")
+        container.remove_children()
+        container.mount(*self._bars())
+
+    # -- keys -------------------------------------------------------------------------------------
+    def action_quit_dashboard(self) -> None:
+        self.stop.set()
+        self.exit(0)
+
+    def action_pause(self) -> None:
+        self.paused = not self.paused
+        self.refresh_view()
+
+    def action_reset(self) -> None:
+        self.commands.put(lambda stream: stream.set_languages(stream.languages))
+        self.state.set_languages(self.state.languages)
+        self.refresh_view()
+
+    def action_languages(self) -> None:
+        field = self.query_one("#languages", Input)
+        field.value = ",".join(self.state.languages) if self.state.languages != self.stream.model_languages else ""
+        field.add_class("shown")
+        field.focus()
+
+    def action_close_input(self) -> None:
+        self.query_one("#languages", Input).remove_class("shown")
+
+    def on_input_submitted(self, message: Input.Submitted) -> None:
+        try:
+            languages = parse_languages(message.value, self.stream.model_languages)
+        except ValueError as e:
+            self.notify(str(e), severity="error", timeout=6)
+            return
+        self.commands.put(lambda stream: stream.set_languages(languages))
+        self.state.set_languages(languages or self.stream.model_languages)
+        self._rebuild_bars()
+        self.action_close_input()
+        self.refresh_view()
+
+
+class _Commanded:
+    """The source, with the dashboard's queued commands run on the pipeline thread before each step."""
+
+    def __init__(self, source, commands: queue.SimpleQueue) -> None:
+        self.source, self.commands = source, commands
+        self.sample_rate, self.channels = source.sample_rate, source.channels
+
+    def start(self, stream: LanguageStream) -> None:
+        self.source.start(stream)
+
+    def feed(self, stream: LanguageStream, interval: float) -> bool:
+        while not self.commands.empty():
+            self.commands.get()(stream)
+        return self.source.feed(stream, interval)
+
+    def stop(self) -> None:
+        self.source.stop()
+
+
+def run_dashboard(
+    source, stream: LanguageStream, info: dict, also: Callable[[list[dict]], None] | None = None
+) -> int:
+    """Run the dashboard until q (or the source fails); the exit status. `also` gets every event too."""
+    app = Dashboard(source, stream, info, also)
+    code = app.run()
+    app.stop.set()
+    if app.error:
+        print(f"streamlid listen: error: {app.error}", file=sys.stderr)
+    return code or 0
