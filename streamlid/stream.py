@@ -94,6 +94,7 @@ class LanguageStream:
         self._in_speech = False
         self._level_next = 0.0
         self._level_peak = -120.0
+        self._level_db = -120.0  # level of the last labelled frame
         self._reported_drops = 0
         self._reported_overflows = 0
         self._window_sum: np.ndarray | None = None  # summed log-probs, for the summary
@@ -219,8 +220,12 @@ class LanguageStream:
     def _frame(self, frame: np.ndarray, speech: bool) -> None:
         o = self.options
         self._samples += frame.size
+        # this frame's own level: the VAD labels frames a whole chunk (plus onset) after it measured them,
+        # so its last_level_db belongs to a later frame and would make events depend on the chunk size
+        rms = float(np.sqrt(np.mean(np.square(frame, dtype=np.float64))))
+        self._level_db = 20.0 * np.log10(max(rms, 1e-6))
         if o.level_interval > 0:
-            self._level_peak = max(self._level_peak, self.vad.last_level_db)
+            self._level_peak = max(self._level_peak, self._level_db)
             if self.t >= self._level_next:
                 self._pending.append(
                     {
@@ -247,7 +252,7 @@ class LanguageStream:
                     "type": "vad",
                     "t": rounded(self.t - frame.size / SAMPLE_RATE, 3),
                     "speech": True,
-                    "level_db": rounded(self.vad.last_level_db, 1),
+                    "level_db": rounded(self._level_db, 1),
                 }
             )
         self._silence_run = 0
@@ -277,7 +282,7 @@ class LanguageStream:
         if self._since_window and self._speech.size >= shortest * SAMPLE_RATE:
             self._queue_window()
         self._pending.append(
-            {"type": "vad", "t": rounded(self.t, 3), "speech": False, "level_db": rounded(self.vad.last_level_db, 1)}
+            {"type": "vad", "t": rounded(self.t, 3), "speech": False, "level_db": rounded(self._level_db, 1)}
         )
         self._pending.append({"type": "silence", "t": rounded(self.t, 3)})  # resolved in order by `complete`
 
