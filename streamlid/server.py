@@ -37,6 +37,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from .events import to_json
+from .languages import name
 from .model import Classifier
 from .stream import LanguageStream, StreamOptions
 
@@ -381,6 +382,7 @@ class LiveServer:
                 "role": role,
                 "model": self.model,
                 "languages": self.classifier.languages,
+                "names": {code: name(code) for code in self.classifier.languages},
                 "settings": settings(self.stream_options, self.options),
                 "streams": streams,
             }
@@ -410,8 +412,8 @@ class LiveServer:
     def _process_request(self, ws: ServerConnection, request: Request) -> Response | None:
         path = urlsplit(request.path).path
         if path in STATIC_FILES:
-            name, content_type = STATIC_FILES[path]
-            body = (PACKAGE_DIR / name).read_bytes()
+            file, content_type = STATIC_FILES[path]
+            body = (PACKAGE_DIR / file).read_bytes()
             headers = Headers([("Content-Type", content_type), ("Content-Length", str(len(body)))])
             headers["Cache-Control"] = "no-cache"
             return Response(200, "OK", headers, body)
