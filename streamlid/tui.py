@@ -216,9 +216,9 @@ class Dashboard(App[int]):
         except Exception as e:  # an audio device that went away: shown, then the app ends
             self.post_message(PipelineFailed(str(e)))
 
-    def on_events(self, message: Events) -> None:
+    async def on_events(self, message: Events) -> None:
         if self.state.apply(message.events):
-            self._rebuild_bars()
+            await self._rebuild_bars()
         if not self.paused:
             self.refresh_view()
 
@@ -274,10 +274,10 @@ class Dashboard(App[int]):
         changes = "  ".join(f"{c['t']:.1f}s {c['from']}→{c['to']}" for c in self.state.changes[-4:])
         return text.append("\nchanges: " + (changes or "none"), style="bright_black" if not changes else "")
 
-    def _rebuild_bars(self) -> None:
+    async def _rebuild_bars(self) -> None:
         container = self.query_one("#bars")
-        container.remove_children()
-        container.mount(*self._bars())
+        await container.remove_children()
+        await container.mount(*self._bars())
 
     # -- keys -------------------------------------------------------------------------------------
     def action_quit_dashboard(self) -> None:
@@ -302,7 +302,7 @@ class Dashboard(App[int]):
     def action_close_input(self) -> None:
         self.query_one("#languages", Input).remove_class("shown")
 
-    def on_input_submitted(self, message: Input.Submitted) -> None:
+    async def on_input_submitted(self, message: Input.Submitted) -> None:
         try:
             languages = parse_languages(message.value, self.stream.model_languages)
         except ValueError as e:
@@ -310,7 +310,7 @@ class Dashboard(App[int]):
             return
         self.commands.put(lambda stream: stream.set_languages(languages))
         self.state.set_languages(languages or self.stream.model_languages)
-        self._rebuild_bars()
+        await self._rebuild_bars()
         self.action_close_input()
         self.refresh_view()
 
@@ -334,9 +334,7 @@ class _Commanded:
         self.source.stop()
 
 
-def run_dashboard(
-    source, stream: LanguageStream, info: dict, also: Callable[[list[dict]], None] | None = None
-) -> int:
+def run_dashboard(source, stream: LanguageStream, info: dict, also: Callable[[list[dict]], None] | None = None) -> int:
     """Run the dashboard until q (or the source fails); the exit status. `also` gets every event too."""
     app = Dashboard(source, stream, info, also)
     code = app.run()

@@ -1,0 +1,196 @@
+"""The Textual dashboard, driven by Textual's pilot in 80x24, on real events from real speech."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from streamlid.model import CRNN, Classifier, ModelConfig, ModelInfo, save_model
+from streamlid.sources import FileSource
+from streamlid.stream import LanguageStream, StreamOptions
+from streamlid.tui import Dashboard, DashboardState, LanguageBar
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+REAL_MODEL = ROOT / "models" / "streamlid-v1.safetensors"
+DEU = DATA / "real/commonvoice/deu/unknown-2025-09-24-2025-09-24.opus"  # 9.7 s
+LANGS = ["eng", "deu", "fra", "spa", "cmn", "rus"]
+needs_data = pytest.mark.skipif(not DEU.exists(), reason=f"speech clips not found under {DATA}")
+
+
+@pytest.fixture(scope="module")
+def classifier(tmp_path_factory) -> Classifier:
+    import torch
+
+    torch.manual_seed(0)
+    m = CRNN(ModelConfig(n_languages=len(LANGS)))
+    return Classifier.load(save_model(m, ModelInfo(LANGS, m.cfg), tmp_path_factory.mktemp("m") / "m.safetensors"))
+
+
+def dashboard(classifier: Classifier, realtime: bool, seen: list[dict]) -> Dashboard:
+    source = FileSource(DEU, realtime=realtime)
+    stream = LanguageStream(classifier, source.sample_rate, source.channels, StreamOptions(level_interval=0.1))
+    info = {"source": str(DEU), "sample_rate": source.sample_rate, "channels": 1, "model": "models/m.safetensors"}
+    return Dashboard(source, stream, {**info, "compute": "cpu"}, also=seen.extend)
+
+
+async def wait_for(pilot, condition, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await pilot.pause(0.05)
+
+
+def text(app: Dashboard, selector: str) -> str:
+    return str(app.query_one(selector).render())
+
+
+def bars(app: Dashboard) -> dict[str, float]:
+    return {bar.code: bar.value for bar in app.query(LanguageBar)}
+
+
+@needs_data
+def test_dashboard_shows_the_events_of_a_real_stream(classifier):
+    seen: list[dict] = []
+    app = dashboard(classifier, realtime=False, seen=seen)
+
+    async def main():
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: app.state.summary is not None)
+            await pilot.pause(0.1)
+            posteriors = [e for e in seen if e["type"] == "posteriors"][-1]
+            decision = [e for e in seen if e["type"] == "decision"][-1]
+            assert bars(app) == posteriors["probs"]
+            assert [b.code for b in app.query(LanguageBar) if b.decided] == [decision["language"]]
+            summary = seen[-1]
+            assert f"ended: {summary['name']} ({summary['language']})" in text(app, "#decision")
+            cells = "".join(c for c, _ in app.state.timeline_cells(60))
+            assert cells.strip(" ·|")[0].lower() == [e for e in seen if e["type"] == "decision"][0]["language"][0]
+            assert cells.rstrip().endswith("·")  # the clip ends in silence
+            timeline = text(app, "#timeline")
+            assert cells[:20].strip() in timeline and "changes:" in timeline
+            info = text(app, "#info")
+            assert "16000 Hz" in info and "model m on CPU" in info and "dropped 0.0 s" in info
+            levels = [e for e in seen if e["type"] == "level"]
+            assert len(levels) > 50 and f"{app.state.level_db:6.1f} dB" in text(app, "#level")
+            for widget in app.query("#info, #decision, #bars, #level, #timeline, Footer"):
+                assert widget.region.bottom <= 24 and widget.region.right <= 80  # all of it fits in 80x24
+            await pilot.press("q")
+        return app.return_code
+
+    assert asyncio.run(main()) == 0
+
+
+@needs_data
+def test_keys_pause_reset_restrict_languages_and_quit(classifier):
+    seen: list[dict] = []
+    app = dashboard(classifier, realtime=True, seen=seen)
+
+    async def main():
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: app.state.decision is not None and len(app.state.timeline) > 0)
+            # p freezes the view while the analysis goes on; p again catches up
+            await pilot.press("p")
+            frozen, frozen_t = bars(app), app.state.t
+            assert "PAUSED" in text(app, "#info")
+            await wait_for(pilot, lambda: app.state.t > frozen_t + 0.5)
+            assert bars(app) == frozen
+            await pilot.press("p")
+            assert bars(app) == app.state.probs and "PAUSED" not in text(app, "#info")
+            # r starts afresh: uniform bars, no decision, an empty timeline
+            await pilot.press("r")
+            assert set(bars(app).values()) == {1 / 6} and app.state.timeline == []
+            assert "no language decided yet" in text(app, "#decision")
+            # l restricts the languages; a bad list is refused with a notice
+            await pilot.press("l")
+            field = app.query_one("#languages")
+            assert field.has_focus and field.display
+            await pilot.press(*"xx,deu", "enter")
+            assert field.display and any("unknown language" in n.message for n in app._notifications)
+            field.value = ""
+            await pilot.press(*"deu,fra", "enter")
+            assert not field.display and list(bars(app)) == ["deu", "fra"]
+            await wait_for(pilot, lambda: app.stream.languages == ["deu", "fra"])
+            await wait_for(
+                pilot, lambda: any(e["type"] == "posteriors" and list(e["probs"]) == ["deu", "fra"] for e in seen)
+            )
+            assert list(bars(app)) == ["deu", "fra"] and sum(bars(app).values()) == pytest.approx(1, abs=1e-3)
+            await pilot.press("q")
+        return app.return_code
+
+    assert asyncio.run(main()) == 0
+    deadline = time.monotonic() + 5
+    while seen[-1]["type"] != "summary":  # q stops the pipeline, which ends the stream with its summary
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert seen[-1]["t"] < 9.0  # stopped before the end of the 9.7 s clip
+
+
+def test_timeline_cells_mark_languages_silence_and_change_points():
+    state = DashboardState(["deu", "fra"], span=60.0)
+    state.apply(
+        [
+            {
+                "type": "decision",
+                "seq": 0,
+                "t": 6.0,
+                "language": "deu",
+                "name": "German",
+                "confidence": 0.5,
+                "state": "speech-uncertain",
+            },
+            {
+                "type": "decision",
+                "seq": 1,
+                "t": 12.0,
+                "language": "deu",
+                "name": "German",
+                "confidence": 0.9,
+                "state": "speech-confident",
+            },
+            {"type": "change", "seq": 2, "t": 30.0, "from": "deu", "to": "fra", "confidence": 0.8},
+            {
+                "type": "decision",
+                "seq": 3,
+                "t": 30.0,
+                "language": "fra",
+                "name": "French",
+                "confidence": 0.8,
+                "state": "speech-confident",
+            },
+            {
+                "type": "decision",
+                "seq": 4,
+                "t": 48.0,
+                "language": "fra",
+                "name": "French",
+                "confidence": 0.8,
+                "state": "silence",
+            },
+            {"type": "level", "seq": 5, "t": 54.0, "level_db": -70.0, "speech": False},
+        ]
+    )
+    cells = "".join(c for c, _ in state.timeline_cells(10))  # 6 s a cell
+    assert cells == " dDDD|FF··"
+    state.apply([{"type": "level", "seq": 6, "t": 90.0, "level_db": -70.0, "speech": False}])
+    assert "".join(c for c, _ in state.timeline_cells(10)) == "FFF" + "·" * 7  # 30..90 s: the change scrolled out
+    assert state.changes == [] and [entry[0] for entry in state.timeline] == [30.0, 48.0]
+
+
+@pytest.mark.skipif(not REAL_MODEL.exists(), reason=f"needs the trained model {REAL_MODEL} (not there yet)")
+@needs_data
+def test_real_model_dashboard_shows_german():
+    seen: list[dict] = []
+    app = dashboard(Classifier.load(REAL_MODEL, "cpu"), realtime=False, seen=seen)
+
+    async def main():
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: app.state.summary is not None)
+            assert "German (deu)" in text(app, "#decision")
+            assert max(bars(app), key=bars(app).get) == "deu"
+            await pilot.press("q")
+
+    asyncio.run(main())
