@@ -1,0 +1,144 @@
+"""The browser page, end to end: headless Chromium on a real server fed real speech over websockets.
+
+Needs Debian's `chromium` (apt-get install -y chromium) and the `playwright` package (its bundled
+driver only; no `playwright install`: the system Chromium is used).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+import pytest
+
+from streamlid.client import send_file
+from streamlid.model import CRNN, Classifier, ModelConfig, ModelInfo, save_model
+from streamlid.server import BackgroundServer, LiveServer, ServerOptions
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright (pip install playwright)")
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+REAL_MODEL = ROOT / "models" / "streamlid-v1.safetensors"
+DEU = DATA / "real/commonvoice/deu/unknown-2025-08-06-2025-08-06.opus"
+FRA = DATA / "real/commonvoice/fra/unknown-2025-06-29-2025-06-29.opus"
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+LANGS = ["eng", "deu", "fra", "spa", "cmn", "rus"]
+pytestmark = [
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (apt-get install -y chromium)"),
+    pytest.mark.skipif(not DEU.exists(), reason=f"speech clips not found under {DATA}"),
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def random_classifier(tmp_path_factory) -> Classifier:
+    import torch
+
+    torch.manual_seed(0)
+    m = CRNN(ModelConfig(n_languages=len(LANGS)))
+    return Classifier.load(save_model(m, ModelInfo(LANGS, m.cfg), tmp_path_factory.mktemp("m") / "m.safetensors"))
+
+
+def serve(classifier: Classifier, **options) -> BackgroundServer:
+    return BackgroundServer(LiveServer(classifier, ServerOptions(port=0, **options), model="m")).start()
+
+
+def send_in_background(clip: Path, url: str, events: list[dict], token: str | None = None) -> threading.Thread:
+    thread = threading.Thread(target=lambda: asyncio.run(send_file(clip, url, events.extend, token=token)))
+    thread.start()
+    return thread
+
+
+def open_page(browser, port: int, query: str = ""):
+    page = browser.new_page(viewport={"width": 900, "height": 560})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"http://127.0.0.1:{port}/{query}")
+    page.wait_for_selector("#status.live", timeout=5000)
+    return page, errors
+
+
+def test_page_follows_a_live_stream_and_its_summary(browser, random_classifier):
+    server = serve(random_classifier)
+    try:
+        page, errors = open_page(browser, server.server.port)
+        events: list[dict] = []
+        sender = send_in_background(DEU, f"ws://127.0.0.1:{server.server.port}/audio", events)
+        page.wait_for_function("document.querySelector('#decision-code').textContent !== ''", timeout=10000)
+        assert sender.is_alive()  # the page shows a decision while the audio is still coming in
+        sender.join(timeout=20)
+        page.wait_for_selector("#summary:not([hidden])", timeout=10000)
+        decision = [e for e in events if e["type"] == "decision"][-1]
+        posteriors = [e for e in events if e["type"] == "posteriors"][-1]
+        summary = events[-1]
+        assert page.inner_text("#decision-code") == decision["language"]
+        assert page.inner_text("#decision-name") == decision["name"]
+        assert page.inner_text("#state") == decision["state"]
+        assert page.get_attribute("#summary", "data-language") == summary["language"]
+        rows = page.query_selector_all("#bars .bar")
+        assert [r.get_attribute("data-language") for r in rows] == LANGS
+        shown = {r.get_attribute("data-language"): float(r.query_selector(".p").inner_text()) for r in rows}
+        assert shown == {c: round(p, 2) for c, p in posteriors["probs"].items()}
+        assert page.inner_text("#bars .bar.decided .name") == decision["name"]
+        assert page.inner_text("#stream option") == f"s1: {DEU.name} (ended)"
+        assert errors == []
+    finally:
+        server.close()
+
+
+def test_page_can_switch_streams_and_pass_a_token(browser, random_classifier):
+    server = serve(random_classifier, token="t0k")
+    try:
+        url = f"ws://127.0.0.1:{server.server.port}/audio"
+        page, errors = open_page(browser, server.server.port, "?token=t0k")
+        first, second = [], []
+        threads = [send_in_background(DEU, url, first, "t0k"), send_in_background(FRA, url, second, "t0k")]
+        for t in threads:
+            t.join(timeout=20)
+        page.wait_for_function("document.querySelectorAll('#stream option').length === 2")
+        for sid, events in (("s1", first), ("s2", second)):
+            page.select_option("#stream", sid)
+            summary = events[-1]
+            assert page.get_attribute("#summary", "data-language") == summary["language"]
+            assert f"{summary['confidence']:.2f}" in page.inner_text("#summary")
+        assert errors == []
+        refused = browser.new_page()
+        refused.goto(f"http://127.0.0.1:{server.server.port}/")  # the page loads; the feed needs the token
+        refused.wait_for_selector("#status.error", timeout=5000)
+        refused.close()
+    finally:
+        server.close()
+
+
+@pytest.mark.skipif(not REAL_MODEL.exists(), reason=f"needs the trained model {REAL_MODEL} (not there yet)")
+def test_page_shows_german_for_german_speech(browser):
+    server = serve(Classifier.load(REAL_MODEL, "cpu"))
+    try:
+        page, _ = open_page(browser, server.server.port)
+        events: list[dict] = []
+        send_in_background(DEU, f"ws://127.0.0.1:{server.server.port}/audio", events).join(timeout=20)
+        page.wait_for_selector("#summary:not([hidden])", timeout=10000)
+        assert page.inner_text("#decision-code") == "deu"
+        assert page.get_attribute("#summary", "data-language") == "deu"
+        assert page.inner_text("#bars .bar.decided .code") == "deu"
+    finally:
+        server.close()
