@@ -1,0 +1,402 @@
+"""Shared fixtures: the shared data, models (random and shipped), the event schema, a virtual microphone.
+
+The virtual microphone is a private, user-mode PulseAudio daemon with a null sink (recipe:
+../shared/notes/portaudio-virtual-mic.md). PortAudio (through ALSA's `pulse` plugin) captures the sink's
+monitor, so `paplay --device=vspk FILE` is what the "microphone" hears. Everything lives in a temporary
+directory and reaches the processes under test only through the environment in `VirtualMic.env`.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from streamlid.audio import load_mono_16k
+from streamlid.languages import CORE
+from streamlid.model import CRNN, DEFAULT_MODEL, Classifier, ModelConfig, ModelInfo, save_model
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("STREAMLID_SHARED", REPO.parent / "shared"))
+DATA = SHARED / "data"
+SHIPPED_MODEL = DEFAULT_MODEL
+SR = 16000
+
+# One intra-op thread for the in-process model: windows are small, and on a busy 2-core machine two
+# OpenMP threads spin against each other (one stream's windows took 0.05 s with one thread, 3.6 s with two).
+torch.set_num_threads(1)
+
+# -- shared data ---------------------------------------------------------------------------------------
+
+
+@functools.cache
+def manifest() -> list[dict]:
+    path = DATA / "manifest.csv"
+    if not path.is_file():
+        pytest.fail(f"{path} is missing: the tests need ../shared/data beside the checkout (or STREAMLID_SHARED)")
+    with path.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    for r in rows:
+        r["duration_s"] = float(r["duration_s"])
+        r["file"] = DATA / r["path"]
+    return rows
+
+
+def dev_clips(language: str, min_seconds: float = 0.0, sources: tuple[str, ...] | None = None) -> list[dict]:
+    """Dev-split clips of one language, longest first (manifest rows with `file` as an absolute Path)."""
+    rows = [
+        r
+        for r in manifest()
+        if r["split"] == "dev"
+        and r["language"] == language
+        and r["duration_s"] >= min_seconds
+        and (sources is None or r["source"] in sources)
+    ]
+    return sorted(rows, key=lambda r: (-r["duration_s"], r["path"]))
+
+
+def dev_clip(relpath: str) -> Path:
+    """One dev clip by its manifest path; fails clearly if the manifest does not list it as dev."""
+    for r in manifest():
+        if r["path"] == relpath:
+            assert r["split"] == "dev", f"{relpath} is not a dev clip"
+            return r["file"]
+    pytest.fail(f"{relpath} is not in {DATA / 'manifest.csv'}")
+
+
+# The speech used where the language does not matter (unit tests, mechanics): a clean English reading.
+SPEECH_CLIP = "real/udhr_omniglot/eng/reader-english-american-english_american.opus"
+
+
+@pytest.fixture(scope="session")
+def speech_16k() -> np.ndarray:
+    """About 4 s of real speech, 16 kHz mono float32, with 0.5 s of silence before and 1.5 s after."""
+    x = load_mono_16k(dev_clip(SPEECH_CLIP))[: 4 * SR]
+    return np.concatenate([np.zeros(SR // 2, np.float32), x, np.zeros(3 * SR // 2, np.float32)])
+
+
+def write_wav(path: Path, audio: np.ndarray, rate: int, subtype: str | None = None) -> Path:
+    sf.write(str(path), audio, rate, subtype=subtype)
+    return path
+
+
+# -- models --------------------------------------------------------------------------------------------
+
+
+def random_crnn(config: ModelConfig, seed: int = 0) -> tuple[CRNN, ModelInfo]:
+    torch.manual_seed(seed)
+    model = CRNN(config).eval()
+    info = ModelInfo(languages=list(CORE[: config.n_languages]), config=config, version="test-random")
+    return model, info
+
+
+@pytest.fixture(scope="session")
+def random_model(tmp_path_factory) -> Path:
+    """A randomly initialised full-size model (6 outputs) saved in the shipped format; language is meaningless."""
+    model, info = random_crnn(ModelConfig(n_languages=6))
+    return save_model(model, info, tmp_path_factory.mktemp("model") / "random.safetensors")
+
+
+@pytest.fixture(scope="session")
+def random_classifier(random_model) -> Classifier:
+    return Classifier.load(random_model, compute="cpu")
+
+
+# Same architecture code, fewer channels (for the model-level unit tests).
+TINY = ModelConfig(n_languages=6, channels=(8, 8, 16, 16), rnn_hidden=16, embed_dim=32, dropout=0.0)
+
+
+@pytest.fixture(scope="session")
+def shipped_model() -> Path:
+    if not SHIPPED_MODEL.is_file():
+        pytest.skip(f"the shipped model {SHIPPED_MODEL.relative_to(REPO)} is not there yet (it is trained separately)")
+    return SHIPPED_MODEL
+
+
+@pytest.fixture(scope="session")
+def shipped_classifier(shipped_model) -> Classifier:
+    return Classifier.load(shipped_model, compute="cpu")
+
+
+# -- the event schema (events.py's docstring) -----------------------------------------------------------
+
+STATES = {"speech-confident", "speech-uncertain", "silence"}
+NUM = (int, float)
+EVENT_FIELDS = {
+    "vad": {"speech", "level_db"},
+    "posteriors": {"probs", "window_probs", "speech", "window"},
+    "decision": {"language", "name", "confidence", "state"},
+    "change": {"from", "to", "confidence"},
+    "level": {"level_db", "speech"},
+    "dropped": {"source"},  # plus the fields of its source, below
+    "summary": {"language", "name", "confidence", "top", "speech_seconds", "segments", "stats"},
+}
+DROPPED_FIELDS = {"ring": {"samples", "seconds", "total_seconds"}, "input": {"overflows", "total_overflows"}}
+STATS_FIELDS = {
+    "samples_in",
+    "dropped_samples",
+    "input_overflows",
+    "nonfinite_samples",
+    "clipped_samples",
+    "speech_seconds",
+    "windows",
+}
+
+
+def _is_prob(x) -> bool:
+    return isinstance(x, NUM) and not isinstance(x, bool) and math.isfinite(x) and -1e-9 <= x <= 1 + 1e-9
+
+
+def _check_probs(d, languages) -> None:
+    assert isinstance(d, dict) and d, d
+    if languages is not None:
+        assert list(d) == list(languages), (list(d), languages)
+    assert all(_is_prob(p) for p in d.values()), d
+    assert abs(sum(d.values()) - 1.0) < 2e-3 + 1e-4 * len(d), d
+
+
+def check_event(e: dict, languages: list[str] | None = None) -> None:
+    """One event against the schema in events.py: exact field set per type, value types and ranges."""
+    assert isinstance(e, dict), e
+    kind = e.get("type")
+    assert kind in EVENT_FIELDS, f"unknown event type {kind!r}"
+    assert isinstance(e["seq"], int) and e["seq"] >= 0, e
+    assert isinstance(e["t"], NUM) and math.isfinite(e["t"]) and e["t"] >= 0, e
+    expected = {"type", "seq", "t"} | EVENT_FIELDS[kind]
+    if kind == "dropped":
+        assert e["source"] in DROPPED_FIELDS, e
+        expected |= DROPPED_FIELDS[e["source"]]
+    assert set(e) == expected, f"{kind}: fields {sorted(e)} differ from the schema's {sorted(expected)}"
+    known = set(languages) if languages is not None else None
+    if kind == "vad":
+        assert isinstance(e["speech"], bool) and isinstance(e["level_db"], NUM), e
+    elif kind == "posteriors":
+        assert e["speech"] is True and isinstance(e["window"], NUM) and 0 < e["window"] <= 30, e
+        _check_probs(e["probs"], languages)
+        _check_probs(e["window_probs"], languages)
+        assert list(e["probs"]) == list(e["window_probs"])
+    elif kind == "decision":
+        assert e["state"] in STATES, e
+        assert _is_prob(e["confidence"]), e
+        if e["language"] is None:
+            assert e["name"] is None, e
+        else:
+            assert isinstance(e["language"], str) and isinstance(e["name"], str) and e["name"], e
+            assert known is None or e["language"] in known, e
+    elif kind == "change":
+        assert isinstance(e["to"], str) and isinstance(e["from"], str) and e["from"] != e["to"], e
+        assert known is None or {e["from"], e["to"]} <= known, e
+        assert _is_prob(e["confidence"]), e
+    elif kind == "level":
+        assert isinstance(e["level_db"], NUM) and isinstance(e["speech"], bool), e
+    elif kind == "dropped":
+        for k in DROPPED_FIELDS[e["source"]]:
+            assert isinstance(e[k], NUM) and e[k] > 0, e
+    elif kind == "summary":
+        assert _is_prob(e["confidence"]), e
+        assert isinstance(e["speech_seconds"], NUM) and e["speech_seconds"] >= 0, e
+        assert isinstance(e["top"], list) and isinstance(e["segments"], list), e
+        if e["language"] is None:
+            assert e["name"] is None and e["top"] == [], e
+        else:
+            assert e["top"] and e["top"][0]["language"] == e["language"], e
+            assert known is None or e["language"] in known, e
+        for item in e["top"]:
+            assert {"language", "p"} <= set(item) and _is_prob(item["p"]), item
+        ps = [item["p"] for item in e["top"]]
+        assert ps == sorted(ps, reverse=True), ps
+        for s in e["segments"]:
+            assert set(s) == {"start", "end", "language"} and 0 <= s["start"] <= s["end"] <= e["t"] + 1e-6, s
+        assert set(e["stats"]) == STATS_FIELDS, e["stats"]
+    json.dumps(e, allow_nan=False)  # JSON-serialisable, no NaN/inf
+
+
+def check_events(events: list[dict], languages: list[str] | None = None, complete: bool = True) -> None:
+    """A whole stream's events: each valid, seq gapless from 0, t never going back, one summary at the end."""
+    for e in events:
+        check_event(e, languages)
+    assert [e["seq"] for e in events] == list(range(len(events))), [e["seq"] for e in events]
+    ts = [e["t"] for e in events]
+    assert all(b >= a - 1e-9 for a, b in zip(ts, ts[1:], strict=False)), ts
+    kinds = [e["type"] for e in events]
+    if complete:
+        assert kinds and kinds[-1] == "summary" and kinds.count("summary") == 1, kinds
+    else:
+        assert "summary" not in kinds
+
+
+def parse_json_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def assert_one_line_error(stderr: str, *needles: str) -> str:
+    """stderr is exactly one non-empty line, no traceback, containing each needle (case-insensitive)."""
+    assert "Traceback" not in stderr, stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, f"expected one line on stderr, got {len(lines)}:\n{stderr}"
+    for n in needles:
+        assert n.lower() in lines[0].lower(), f"{n!r} not in {lines[0]!r}"
+    return lines[0]
+
+
+# -- running the CLI -----------------------------------------------------------------------------------
+
+
+def streamlid_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "streamlid", *args]
+
+
+def run_streamlid(*args: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        streamlid_cmd(*map(str, args)), capture_output=True, text=True, env=env, timeout=timeout, cwd=REPO
+    )
+
+
+# -- the virtual microphone ----------------------------------------------------------------------------
+
+ASOUNDRC = """pcm.vmic { type pulse device "vspk.monitor" hint { show on description "streamlid test microphone" } }
+"""
+# A device that cannot capture at 16 kHz: a plug onto the monitor fixed at 48 kHz stereo whose rate
+# converter does not exist, so any rate but 48000 fails when the hardware parameters are set.
+ASOUNDRC_48K_ONLY = """pcm.vmic48k {
+    type plug
+    slave { pcm "vmic" rate 48000 channels 2 }
+    rate_converter "streamlid_test_no_such_converter"
+    hint { show on description "streamlid test microphone, 48 kHz only" }
+}
+"""
+
+
+@dataclass
+class VirtualMic:
+    dir: Path
+    env: dict
+    process: subprocess.Popen
+
+    def devices(self) -> list[dict]:
+        """The input devices as `streamlid devices --json` lists them with this daemon's environment."""
+        r = run_streamlid("devices", "--json", env=self.env, timeout=60)
+        assert r.returncode == 0, r.stderr
+        return parse_json_lines(r.stdout)
+
+    def device_index(self, name: str) -> int:
+        found = [d["index"] for d in self.devices() if d["name"] == name]
+        assert len(found) == 1, f"no single input device named {name!r}: {self.devices()}"
+        return found[0]
+
+    def play(self, path: Path) -> subprocess.Popen:
+        """Play a file into the microphone (real-time paced; returns at once, wait() on the result)."""
+        return subprocess.Popen(
+            ["paplay", "--device=vspk", str(path)], env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+
+    def recorders(self) -> int:
+        """How many capture streams are connected to the daemon (the stream under test is one)."""
+        r = subprocess.run(["pactl", "list", "short", "source-outputs"], env=self.env, capture_output=True, text=True)
+        return len([line for line in r.stdout.splitlines() if line.strip()])
+
+    def wait_for_recorder(self, timeout: float = 60.0, proc: subprocess.Popen | None = None) -> None:
+        deadline = time.monotonic() + timeout
+        while self.recorders() == 0:
+            if proc is not None and proc.poll() is not None:
+                pytest.fail(f"the recording process exited early with code {proc.returncode}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"nothing started recording from the virtual microphone within {timeout} s")
+            time.sleep(0.1)
+
+    def log(self) -> str:
+        p = self.dir / "pulse.log"
+        return p.read_text(errors="replace") if p.exists() else ""
+
+
+def start_virtual_mic(root: Path, asoundrc: str = ASOUNDRC) -> VirtualMic:
+    for tool in ("pulseaudio", "pactl", "paplay"):
+        if shutil.which(tool) is None:
+            pytest.fail(f"{tool} is not installed; .ci/run installs pulseaudio and pulseaudio-utils")
+    run_dir, home = root / "run", root / "home"
+    (home / ".config").mkdir(parents=True)
+    run_dir.mkdir(mode=0o700)
+    (home / ".asoundrc").write_text(asoundrc)
+    socket = run_dir / "pulse" / "native"
+    (root / "vmic.pa").write_text(
+        f"load-module module-native-protocol-unix auth-anonymous=1 auth-cookie-enabled=0 socket={socket}\n"
+        "load-module module-null-sink sink_name=vspk rate=16000 channels=1"
+        " sink_properties=device.description=VirtualSpeaker\n"
+        "set-default-sink vspk\n"
+        "set-default-source vspk.monitor\n"
+    )
+    env = dict(os.environ)
+    env.update(
+        XDG_RUNTIME_DIR=str(run_dir),
+        PULSE_SERVER=f"unix:{socket}",
+        PULSE_SOURCE="vspk.monitor",
+        PULSE_SINK="vspk",
+        PULSE_COOKIE=str(root / "cookie"),
+        HOME=str(home),
+        XDG_CONFIG_HOME=str(home / ".config"),
+        PYTHONUNBUFFERED="1",
+    )
+    process = subprocess.Popen(
+        [
+            "pulseaudio",
+            "--daemonize=no",
+            "-n",
+            "-F",
+            str(root / "vmic.pa"),
+            "--exit-idle-time=-1",
+            "--disallow-exit",
+            "--use-pid-file=no",
+            "--system=no",
+            "--disable-shm=yes",
+            f"--log-target=file:{root / 'pulse.log'}",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    mic = VirtualMic(root, env, process)
+    deadline = time.monotonic() + 15
+    while subprocess.run(["pactl", "info"], env=env, capture_output=True).returncode != 0:
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop_virtual_mic(mic)
+            pytest.fail(f"the private PulseAudio daemon did not start:\n{mic.log()[-2000:]}")
+        time.sleep(0.1)
+    return mic
+
+
+def stop_virtual_mic(mic: VirtualMic) -> None:
+    if mic.process.poll() is None:
+        mic.process.terminate()
+        try:
+            mic.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            mic.process.kill()
+            mic.process.wait()
+
+
+@pytest.fixture(scope="module")
+def virtual_mic(tmp_path_factory):
+    mic = start_virtual_mic(tmp_path_factory.mktemp("vmic"))
+    yield mic
+    stop_virtual_mic(mic)
+
+
+@pytest.fixture
+def virtual_mic_48k_only(tmp_path):
+    """A second daemon whose ALSA configuration adds `vmic48k`, a device that refuses 16 kHz."""
+    mic = start_virtual_mic(tmp_path / "vmic48k", ASOUNDRC + ASOUNDRC_48K_ONLY)
+    yield mic
+    stop_virtual_mic(mic)
