@@ -305,6 +305,7 @@ class LiveServer:
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="streamlid-model")
         self.server: Server | None = None
         self._next_id = 0
+        self._closing = False
         self._audio_in: asyncio.Event | None = None
         self._stepped: asyncio.Condition | None = None
         self._scoring: asyncio.Task | None = None
@@ -332,6 +333,7 @@ class LiveServer:
 
     async def close(self) -> None:
         """End every audio stream with its summary, let the subscribers flush, then close the connections."""
+        self._closing = True
         loop = asyncio.get_running_loop()
         for sid in list(self.audio):
             stream = self.audio.pop(sid)
@@ -457,6 +459,8 @@ class LiveServer:
             if not isinstance(first, str):
                 raise ProtocolError("send a start message before any audio")
             fmt = parse_start(parse_message(first, ["start"]), self.classifier.languages)
+            if self._closing:
+                raise ProtocolError("the server is shutting down")
             if len(self.audio) >= self.options.max_streams:
                 raise ProtocolError(f"the server is at its limit of {self.options.max_streams} audio streams")
             options = replace(self.stream_options, languages=fmt.languages or self.stream_options.languages)
