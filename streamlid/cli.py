@@ -247,6 +247,8 @@ def cmd_identify(args: argparse.Namespace) -> int:
             result = {"path": str(path), "error": str(e)}
         if args.json:
             print(to_json(result), flush=True)
+        elif "error" in result:  # a file that cannot be read: one line on stderr, the others go on
+            print(f"streamlid identify: error: {result['error']}", file=sys.stderr, flush=True)
         else:
             print(format_result(result, args.top))
     return 1 if failed else 0
