@@ -12,8 +12,8 @@ from .languages import name
 class JsonLines:
     """One JSON object per event per line (the schema in events.py)."""
 
-    def __init__(self, out: TextIO = sys.stdout, types: set[str] | None = None) -> None:
-        self.out, self.types = out, types
+    def __init__(self, out: TextIO | None = None, types: set[str] | None = None) -> None:
+        self.out, self.types = out or sys.stdout, types
 
     def __call__(self, events: list[dict]) -> None:
         for e in events:
@@ -30,9 +30,9 @@ def bar(p: float, width: int = 10) -> str:
 class LiveLine:
     """A compact status line, rewritten in place on a terminal; one line per decision change otherwise."""
 
-    def __init__(self, out: TextIO = sys.stdout) -> None:
-        self.out = out
-        self.tty = out.isatty()
+    def __init__(self, out: TextIO | None = None) -> None:
+        self.out = out or sys.stdout
+        self.tty = self.out.isatty()
         self.decision: dict | None = None
         self.top: list[tuple[str, float]] = []
         self.speech = False
