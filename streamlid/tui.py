@@ -121,6 +121,10 @@ class Events(Message):
         self.events = events
 
 
+class CommandApplied(Message):
+    """The pipeline ran a command: the events after this one reflect it."""
+
+
 class PipelineFailed(Message):
     def __init__(self, error: str) -> None:
         super().__init__()
@@ -181,6 +185,7 @@ class Dashboard(App[int]):
         self.error: str | None = None
         self.stop = threading.Event()
         self.commands: queue.SimpleQueue[Callable[[LanguageStream], None]] = queue.SimpleQueue()
+        self.unapplied = 0  # commands sent to the pipeline and not yet run there
 
     # -- layout -----------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -216,8 +221,24 @@ class Dashboard(App[int]):
         except Exception as e:  # an audio device that went away: shown, then the app ends
             self.post_message(PipelineFailed(str(e)))
 
+    def command(self, fn: Callable[[LanguageStream], None]) -> None:
+        """Run `fn(stream)` on the pipeline thread; until it has run, older events are not shown."""
+
+        def run(stream: LanguageStream) -> None:
+            fn(stream)
+            self.post_message(CommandApplied())
+
+        self.unapplied += 1
+        self.commands.put(run)
+
+    def on_command_applied(self, message: CommandApplied) -> None:
+        self.unapplied -= 1
+
     async def on_events(self, message: Events) -> None:
-        if self.state.apply(message.events):
+        events = message.events
+        if self.unapplied:  # made before a reset or a language change: stale
+            events = [e for e in events if e["type"] == "summary"]
+        if self.state.apply(events):
             await self._rebuild_bars()
         if not self.paused:
             self.refresh_view()
@@ -241,7 +262,7 @@ class Dashboard(App[int]):
             widget.value, widget.decided = s.probs.get(widget.code, 0.0), widget.code == decided
         level = Text(" input ")
         fill = max(0.0, min(1.0, (s.level_db + 60.0) / 60.0))
-        level.append(bar(fill, 30).replace("·", "─"), style="green" if s.speech else "bright_black")
+        level.append(bar(fill, 30), style="green" if s.speech else "bright_black")
         level.append(f" {s.level_db:6.1f} dB  ")
         level.append("● speech" if s.speech else "○ silence", style="bold green" if s.speech else "bright_black")
         level.append(f"   t {s.t:7.1f} s")
@@ -289,7 +310,7 @@ class Dashboard(App[int]):
         self.refresh_view()
 
     def action_reset(self) -> None:
-        self.commands.put(lambda stream: stream.set_languages(stream.languages))
+        self.command(lambda stream: stream.set_languages(stream.languages))
         self.state.set_languages(self.state.languages)
         self.refresh_view()
 
@@ -308,7 +329,7 @@ class Dashboard(App[int]):
         except ValueError as e:
             self.notify(str(e), severity="error", timeout=6)
             return
-        self.commands.put(lambda stream: stream.set_languages(languages))
+        self.command(lambda stream: stream.set_languages(languages))
         self.state.set_languages(languages or self.stream.model_languages)
         await self._rebuild_bars()
         self.action_close_input()

@@ -111,7 +111,9 @@ def test_page_can_switch_streams_and_pass_a_token(browser, random_classifier):
         url = f"ws://127.0.0.1:{server.server.port}/audio"
         page, errors = open_page(browser, server.server.port, "?token=t0k")
         first, second = [], []
-        threads = [send_in_background(DEU, url, first, "t0k"), send_in_background(FRA, url, second, "t0k")]
+        threads = [send_in_background(DEU, url, first, "t0k")]
+        page.wait_for_function("document.querySelectorAll('#stream option').length === 1")  # DEU is s1
+        threads.append(send_in_background(FRA, url, second, "t0k"))
         for t in threads:
             t.join(timeout=20)
         page.wait_for_function("document.querySelectorAll('#stream option').length === 2")
