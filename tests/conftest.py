@@ -269,11 +269,12 @@ def run_streamlid(*args: str, env: dict | None = None, timeout: float = 120) -> 
 
 ASOUNDRC = """pcm.vmic { type pulse device "vspk.monitor" hint { show on description "streamlid test microphone" } }
 """
-# A device that cannot capture at 16 kHz: a plug onto the monitor fixed at 48 kHz stereo whose rate
-# converter does not exist, so any rate but 48000 fails when the hardware parameters are set.
+# A device that cannot capture at 16 kHz: a plug onto the monitor fixed at 48 kHz whose rate converter
+# does not exist, so any other rate fails when the hardware parameters are set. (PortAudio's stream on
+# a plug over the pulse plugin opens and runs but delivers no frames; only the rate choice is testable.)
 ASOUNDRC_48K_ONLY = """pcm.vmic48k {
     type plug
-    slave { pcm "vmic" rate 48000 channels 2 }
+    slave { pcm "vmic" rate 48000 channels 1 }
     rate_converter "streamlid_test_no_such_converter"
     hint { show on description "streamlid test microphone, 48 kHz only" }
 }
@@ -285,12 +286,15 @@ class VirtualMic:
     dir: Path
     env: dict
     process: subprocess.Popen
+    _devices: list[dict] | None = None
 
     def devices(self) -> list[dict]:
         """The input devices as `streamlid devices --json` lists them with this daemon's environment."""
-        r = run_streamlid("devices", "--json", env=self.env, timeout=60)
-        assert r.returncode == 0, r.stderr
-        return parse_json_lines(r.stdout)
+        if self._devices is None:
+            r = run_streamlid("devices", "--json", env=self.env, timeout=60)
+            assert r.returncode == 0, r.stderr
+            self._devices = parse_json_lines(r.stdout)
+        return self._devices
 
     def device_index(self, name: str) -> int:
         found = [d["index"] for d in self.devices() if d["name"] == name]
