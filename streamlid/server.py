@@ -73,6 +73,7 @@ class ServerOptions:
     backlog_seconds: float = 2.0  # unanalysed audio per stream before the server stops reading from its client
     ping_interval: float = 20.0
     ping_timeout: float = 20.0
+    close_timeout: float = 5.0  # a peer that does not answer a close is cut off after this
 
     def __post_init__(self) -> None:
         if self.token is None and not is_loopback(self.host):
@@ -327,6 +328,7 @@ class LiveServer:
             compression=None,  # many subscribers: no per-connection deflate on 2 cores
             ping_interval=o.ping_interval,
             ping_timeout=o.ping_timeout,
+            close_timeout=o.close_timeout,
             max_size=o.max_message_bytes,
             logger=log,
         )

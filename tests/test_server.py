@@ -455,3 +455,23 @@ def test_real_model_names_each_stream_language_over_websockets():
             return await asyncio.gather(*(send_file(c, url + "/audio", realtime=False) for c in CLIPS.values()))
 
     assert [s["language"] for s in asyncio.run(main())] == list(CLIPS)
+
+
+def test_keepalive_drops_a_subscriber_that_stopped_answering(classifier):
+    async def main():
+        async with running(classifier, ping_interval=0.2, ping_timeout=0.3, close_timeout=0.3) as (server, url):
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(
+                b"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            )
+            assert (await reader.readline()).startswith(b"HTTP/1.1 101")
+            async with connect(url + "/events") as alive:  # this one answers pings
+                await asyncio.sleep(0.1)
+                assert len(server.subscribers) == 2
+                await asyncio.sleep(1.5)  # a silent peer: no pong, so the server gives up on it
+                assert len(server.subscribers) == 1
+                assert json.loads(await alive.recv())["type"] == "hello"
+            writer.close()
+
+    asyncio.run(main())
