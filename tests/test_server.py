@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -475,3 +476,22 @@ def test_keepalive_drops_a_subscriber_that_stopped_answering(classifier):
             writer.close()
 
     asyncio.run(main())
+
+
+@needs_data
+def test_serve_command_runs_until_sigterm_and_ends_streams_cleanly(model_path):
+    refused = streamlid("serve", "--host", "0.0.0.0", "--model", str(model_path), stderr=subprocess.PIPE)
+    assert refused.wait(timeout=30) == 2 and "needs a token" in refused.stderr.read()
+    port = free_port()
+    proc = streamlid("serve", "--port", str(port), "--model", str(model_path), stdout=subprocess.PIPE)
+    assert "serving on http://127.0.0.1:" in proc.stdout.readline()
+
+    async def main():
+        task = asyncio.create_task(send_file(CLIPS["deu"], f"ws://127.0.0.1:{port}/audio", realtime=True))
+        await asyncio.sleep(1.5)
+        proc.send_signal(signal.SIGTERM)
+        return await task
+
+    summary = asyncio.run(main())
+    assert proc.wait(timeout=15) == 0
+    assert summary["type"] == "summary" and 0.5 < summary["t"] < 4.0
