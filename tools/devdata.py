@@ -1,0 +1,98 @@
+"""Move the training audio to a GPU machine whose calls carry at most 64 MiB each.
+
+    python tools/devdata.py pack --parts 2 --languages eng,deu,...    # here: .devdata/part{1,2}.zip
+    python tools/devdata.py unpack .devdata/part1.zip /root/shared/data  # there, one call per part
+    python tools/devdata.py decode /root/shared/data /root/cache/bank     # there, once: int16 cache
+
+The zips hold the Opus files under their manifest paths (stored, not recompressed) and, in part 1,
+the train rows of both manifests with only the columns training reads. Dev rows are never packed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import os
+import sys
+import zipfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+COLUMNS = ("path", "language", "speaker", "duration_s", "license", "source", "split")
+
+
+def _rows(manifest: Path) -> list[dict]:
+    with open(manifest, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def _csv(rows: list[dict]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+def pack(shared: Path, out: Path, parts: int, languages: set[str]) -> None:
+    real = [r for r in _rows(shared / "manifest.csv") if r["split"] == "train" and r["language"] in languages]
+    synth = [r for r in _rows(shared / "synth/manifest.csv") if r["language"] in languages]
+    files = [r["path"] for r in real] + ["synth/" + r["path"] for r in synth]
+    sizes = [os.path.getsize(shared / p) for p in files]
+    budget = sum(sizes) / parts
+    out.mkdir(parents=True, exist_ok=True)
+    part, used = 1, 0
+    zf = zipfile.ZipFile(out / "part1.zip", "w", zipfile.ZIP_STORED)
+    zf.writestr("manifest.csv", _csv(real))
+    zf.writestr("synth/manifest.csv", _csv(synth))
+    for path, size in zip(files, sizes, strict=True):
+        if used + size > budget and part < parts:
+            zf.close()
+            part, used = part + 1, 0
+            zf = zipfile.ZipFile(out / f"part{part}.zip", "w", zipfile.ZIP_STORED)
+        zf.write(shared / path, path)
+        used += size
+    zf.close()
+    for p in sorted(out.glob("part*.zip")):
+        print(f"{p}: {p.stat().st_size / 2**20:.1f} MiB")
+
+
+def decode(root: Path, cache: Path, workers: int) -> None:
+    """Decode every clip already unpacked (the cache grows as parts arrive)."""
+    from streamlid.data import load_cached, read_manifest
+
+    clips = read_manifest(root / "manifest.csv") + read_manifest(root / "synth/manifest.csv", synthetic=True)
+    clips = [c for c in clips if c.path.is_file()]
+    audio = load_cached(clips, cache, workers, progress=True)
+    print(f"{len(clips)} clips, {sum(len(a) for a in audio) / 16000 / 3600:.2f} h decoded into {cache}.npy")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    a = sub.add_parser("pack")
+    a.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data")
+    a.add_argument("--out", type=Path, default=Path(".devdata"))
+    a.add_argument("--parts", type=int, default=2)
+    a.add_argument("--languages", required=True)
+    a = sub.add_parser("unpack")
+    a.add_argument("zip", type=Path)
+    a.add_argument("dest", type=Path)
+    a = sub.add_parser("decode")
+    a.add_argument("root", type=Path)
+    a.add_argument("cache", type=Path)
+    a.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    args = p.parse_args()
+    if args.cmd == "pack":
+        pack(args.shared, args.out, args.parts, set(args.languages.split(",")))
+    elif args.cmd == "unpack":
+        with zipfile.ZipFile(args.zip) as zf:
+            zf.extractall(args.dest)
+    else:
+        decode(args.root, args.cache, args.workers)
+
+
+if __name__ == "__main__":
+    main()
