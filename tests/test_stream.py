@@ -251,6 +251,22 @@ def test_pauses_are_not_analysed(random_classifier, speech_16k, reference):
     assert len(windows) <= reference[1].stats.windows + 2
 
 
+@pytest.mark.parametrize("pause,fresh", [(0.7, False), (2.0, True)])
+def test_a_long_pause_starts_the_window_afresh(random_classifier, speech_16k, pause, fresh):
+    """After reset_after (1 s) of silence the next window holds only new speech; after a shorter one it goes on."""
+    speech = speech_16k[SR // 2 : SR // 2 + int(2.5 * SR)]
+    audio = np.concatenate([speech, np.zeros(int(pause * SR), np.float32), speech])
+    events, _ = run(random_classifier, audio, chunk=800)
+    check_events(events, LANGS)
+    vads = kinds(events, "vad")
+    assert [v["speech"] for v in vads] == [True, False, True, False]
+    first_after = next(e for e in kinds(events, "posteriors") if e["seq"] > vads[2]["seq"])
+    if fresh:
+        assert first_after["window"] == pytest.approx(StreamOptions().min_window, abs=0.031)
+    else:
+        assert first_after["window"] > StreamOptions().min_window + 0.5
+
+
 def test_the_decision_holds_through_silence(random_classifier, speech_16k):
     speech = speech_16k[: 5 * SR]
     audio = np.concatenate([speech, np.zeros(3 * SR, np.float32), speech])
