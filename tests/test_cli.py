@@ -16,8 +16,10 @@ import pytest
 import soundfile as sf
 import soxr
 from conftest import (
+    CLEAR_CLIPS,
     SPEECH_CLIP,
     SR,
+    SWITCH_CLIPS,
     assert_one_line_error,
     check_events,
     dev_clip,
@@ -431,49 +433,66 @@ def test_listen_fast_through_the_entry_point(random_model, files):
 
 # -- the shipped model: languages of real dev clips -------------------------------------------------------
 
-# Clear cases: long, clean dev-split readings of core languages (filled in from the shipped model's
-# behaviour on the dev split; see the report in the commit message).
-CLEAR_CLIPS: list[tuple[str, str]] = []
+
+def decisions_of(events: list[dict]) -> list[dict]:
+    return [e for e in events if e["type"] == "decision"]
 
 
-@pytest.mark.parametrize("language,relpath", CLEAR_CLIPS)
-def test_identify_clear_dev_clips(capsys, shipped_model, language, relpath):
-    path = dev_clip(relpath)
-    code, out, err = main(capsys, "identify", "--model", shipped_model, "--json", path)
-    assert code == 0 and err == ""
-    (r,) = parse_json_lines(out)
-    assert r["language"] == language, r
+def assert_decided(events: list[dict], language: str, within: float = 3.0, after: float | None = None) -> dict:
+    """`language` is decided within `within` s of stream time after speech starts (or after `after`),
+    reaches speech-confident, and the decision never leaves it again."""
+    start = after if after is not None else next(e["t"] for e in events if e["type"] == "vad" and e["speech"])
+    decided = next((d for d in decisions_of(events) if d["language"] == language and d["t"] >= start), None)
+    assert decided is not None, f"{language} was never decided: {decisions_of(events)}"
+    assert decided["t"] - start <= within, f"{language} decided {decided['t'] - start:.2f} s after {start:.2f} s"
+    later = [d for d in decisions_of(events) if d["seq"] >= decided["seq"]]
+    assert all(d["language"] == language for d in later), f"the decision left {language}: {later}"
+    assert any(d["state"] == "speech-confident" for d in later), later
+    return decided
 
 
 def test_shipped_model_knows_the_core_languages(shipped_classifier):
     assert set(CORE) <= set(shipped_classifier.languages)
 
 
-def decided_within(events: list[dict], language: str) -> float:
-    """Seconds of stream time from the first speech onset to the first decision for `language`."""
-    onset = next(e["t"] for e in events if e["type"] == "vad" and e["speech"])
-    first = next((e["t"] for e in events if e["type"] == "decision" and e["language"] == language), None)
-    assert first is not None, f"{language} was never decided"
-    return first - onset
+@pytest.mark.parametrize("language,relpath", CLEAR_CLIPS)
+def test_identify_clear_dev_clips(capsys, shipped_model, language, relpath):
+    code, out, err = main(capsys, "identify", "--model", shipped_model, "--json", dev_clip(relpath))
+    assert code == 0 and err == ""
+    (r,) = parse_json_lines(out)
+    assert r["language"] == language, r
 
 
-def test_listen_fast_decides_the_language_within_seconds(shipped_model, tmp_path):
-    if not CLEAR_CLIPS:
-        pytest.skip("no clear clips chosen yet")
-    language, relpath = CLEAR_CLIPS[0]
-    r = run_streamlid("listen", "--input", dev_clip(relpath), "--fast", "--json", "--threads", "1")
-    assert r.returncode == 0 and r.stderr == ""
-    events = parse_json_lines(r.stdout)
+@pytest.mark.parametrize("language,relpath", CLEAR_CLIPS)
+def test_listen_fast_decides_the_language_within_seconds(capsys, shipped_model, language, relpath):
+    code, out, err = main(capsys, "listen", "--input", dev_clip(relpath), "--fast", "--json")  # the default model
+    assert code == 0 and err == ""
+    events = parse_json_lines(out)
     check_events(events)
-    assert decided_within(events, language) <= 3.0
-    assert [e for e in events if e["type"] == "decision"][-1]["language"] == language
+    assert_decided(events, language)
     assert events[-1]["language"] == language
 
 
-def test_shipped_model_streaming_matches_identify(shipped_classifier: Classifier):
-    if not CLEAR_CLIPS:
-        pytest.skip("no clear clips chosen yet")
-    language, relpath = CLEAR_CLIPS[-1]
+def test_a_change_of_language_is_followed(capsys, shipped_model, tmp_path):
+    """Two clear clips back to back, no pause: the decision changes to the second language within seconds."""
+    (lang_a, clip_a), (lang_b, clip_b) = SWITCH_CLIPS
+    a, b = load_mono_16k(dev_clip(clip_a)), load_mono_16k(dev_clip(clip_b))
+    path = write_wav(tmp_path / "switch.wav", np.concatenate([a, b]), SR, "PCM_16")
+    code, out, err = main(capsys, "listen", "--model", shipped_model, "--input", path, "--fast", "--json")
+    assert code == 0 and err == ""
+    events = parse_json_lines(out)
+    check_events(events)
+    boundary = len(a) / SR
+    assert_decided([e for e in events if e["t"] <= boundary], lang_a)
+    changes = [e for e in events if e["type"] == "change" and e["t"] > boundary]
+    assert changes and changes[0]["from"] == lang_a and changes[0]["to"] == lang_b, changes
+    assert_decided(events, lang_b, within=4.0, after=boundary)
+    segments = events[-1]["segments"]
+    assert [s["language"] for s in segments][-2:] == [lang_a, lang_b], segments
+
+
+def test_streaming_in_device_sized_blocks_matches_identify(capsys, shipped_model, shipped_classifier: Classifier):
+    language, relpath = CLEAR_CLIPS[0]
     audio, rate = sf.read(str(dev_clip(relpath)), dtype="float32")
     stream = LanguageStream(shipped_classifier, rate)
     events = []
@@ -481,4 +500,7 @@ def test_shipped_model_streaming_matches_identify(shipped_classifier: Classifier
         events += stream.push(audio[i : i + rate // 50])
     events += stream.close()
     check_events(events, shipped_classifier.languages)
-    assert events[-1]["language"] == language
+    code, out, _ = main(capsys, "identify", "--model", shipped_model, "--json", dev_clip(relpath))
+    (r,) = parse_json_lines(out)
+    assert events[-1]["language"] == r["language"] == language
+    assert events[-1]["confidence"] == pytest.approx(r["confidence"], abs=2e-4)
