@@ -412,6 +412,14 @@ def virtual_mic(tmp_path_factory):
 
 
 @pytest.fixture
+def fresh_virtual_mic(tmp_path):
+    """A daemon of the test's own, for tests that break it."""
+    mic = start_virtual_mic(tmp_path / "vmic-fresh")
+    yield mic
+    stop_virtual_mic(mic)
+
+
+@pytest.fixture
 def virtual_mic_48k_only(tmp_path):
     """A second daemon whose ALSA configuration adds `vmic48k`, a device that refuses 16 kHz."""
     mic = start_virtual_mic(tmp_path / "vmic48k", ASOUNDRC + ASOUNDRC_48K_ONLY)

@@ -228,6 +228,35 @@ def test_listen_by_device_name_in_text_mode(virtual_mic, random_model, tmp_path)
     assert out.splitlines()[-1].startswith("end: no speech heard")
 
 
+def test_a_device_that_vanishes_mid_stream(fresh_virtual_mic, random_model):
+    """The sink behind the microphone is unloaded while listening: a clear error and exit code, no hang."""
+    mic = fresh_virtual_mic
+    proc = subprocess.Popen(
+        streamlid_cmd("listen", "--device", "vmic", "--json", "--model", str(random_model)),
+        env=mic.env,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        mic.wait_for_recorder(timeout=90, proc=proc)
+        time.sleep(1.5)
+        unload = subprocess.run(["pactl", "unload-module", "module-null-sink"], env=mic.env, capture_output=True)
+        assert unload.returncode == 0
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 2 and "Traceback" not in err
+    # PortAudio prints its own failed expressions first; streamlid's message is one line, the last
+    ours = [line for line in err.splitlines() if line.startswith("streamlid")]
+    assert len(ours) == 1 and err.strip().splitlines()[-1] == ours[0], err
+    assert "streamlid listen: error: input device" in ours[0] and "vmic" in ours[0] and "stopped" in ours[0]
+    check_events(parse_json_lines(out), list(CORE), complete=False)
+
+
 # -- the shipped model, through the microphone ------------------------------------------------------------
 
 MIC_CLIP = CLEAR_CLIPS[0]
