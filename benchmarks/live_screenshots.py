@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from streamlid.sources import FileSource  # noqa: E402
 from streamlid.stream import LanguageStream, StreamOptions  # noqa: E402
 from streamlid.tui import Dashboard  # noqa: E402
 
-CLIP = ROOT.parent / "shared/data/real/commonvoice/deu/unknown-2025-09-24-2025-09-24.opus"
+CLIP = ROOT.parent / "shared/data/real/udhr_omniglot/fra/reader-french-france-french_france.opus"  # 11.3 s
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"]
 FLAGS += ["--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -60,14 +61,14 @@ def browser_page(classifier: Classifier, model: Path, out: Path) -> None:
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
-            page = browser.new_page(viewport={"width": 900, "height": 520})
+            page = browser.new_page(viewport={"width": 900, "height": 580})
             page.goto(f"http://127.0.0.1:{port}/")
             page.wait_for_selector("#status.live")
-            loop = asyncio.new_event_loop()
-            task = loop.create_task(send_file(CLIP, f"ws://127.0.0.1:{port}/audio"))
-            loop.run_until_complete(asyncio.sleep(7.0))
+            sender = threading.Thread(target=lambda: asyncio.run(send_file(CLIP, f"ws://127.0.0.1:{port}/audio")))
+            sender.start()
+            time.sleep(7.0)
             page.screenshot(path=str(out / "browser.png"))
-            loop.run_until_complete(task)
+            sender.join()
             browser.close()
     finally:
         server.close()

