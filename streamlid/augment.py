@@ -62,13 +62,13 @@ class AugmentConfig:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-def _uniform(n: int, lo_hi: tuple[float, float], g: torch.Generator, device: torch.device) -> torch.Tensor:
+def _uniform(n: int, lo_hi: tuple[float, float], g: torch.Generator) -> torch.Tensor:
     lo, hi = lo_hi
-    return lo + (hi - lo) * torch.rand(n, generator=g, device=device)
+    return lo + (hi - lo) * torch.rand(n, generator=g, device=g.device)
 
 
-def _chosen(n: int, p: float, g: torch.Generator, device: torch.device) -> torch.Tensor:
-    return torch.rand(n, generator=g, device=device) < p
+def _chosen(n: int, p: float, g: torch.Generator) -> torch.Tensor:
+    return torch.rand(n, generator=g, device=g.device) < p
 
 
 def _rms(x: torch.Tensor) -> torch.Tensor:
@@ -85,20 +85,20 @@ def _fft_size(n: int) -> int:
     return 1 << (n - 1).bit_length()
 
 
-def coloured_noise(shape: tuple[int, int], beta: torch.Tensor, g: torch.Generator, device: torch.device) -> torch.Tensor:
+def coloured_noise(shape: tuple[int, int], beta: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     """Gaussian noise with power spectrum ~ 1/f**beta per row (0 white, 1 pink, 2 brown), unit RMS."""
     n = _fft_size(shape[-1])
-    spec = torch.fft.rfft(torch.randn((shape[0], n), generator=g, device=device))
-    f = torch.arange(spec.shape[-1], device=device).clamp(min=1).float()
+    spec = torch.fft.rfft(torch.randn((shape[0], n), generator=g, device=g.device))
+    f = torch.arange(spec.shape[-1], device=g.device).clamp(min=1).float()
     spec = spec * f[None, :] ** (-beta[:, None] / 2)
     noise = torch.fft.irfft(spec, n=n)[:, : shape[-1]]
     return noise / _rms(noise)
 
 
-def room_impulse(n: int, rt60_s: torch.Tensor, g: torch.Generator, device: torch.device) -> torch.Tensor:
+def room_impulse(n: int, rt60_s: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     """(B, n) impulse responses: a unit direct path, then a noise tail decaying 60 dB in rt60_s."""
-    t = torch.arange(n, device=device).float() / SAMPLE_RATE
-    tail = torch.randn((len(rt60_s), n), generator=g, device=device)
+    t = torch.arange(n, device=g.device).float() / SAMPLE_RATE
+    tail = torch.randn((len(rt60_s), n), generator=g, device=g.device)
     tail = tail * torch.exp(-6.9078 * t[None, :] / rt60_s[:, None])  # ln(1000) = 60 dB in amplitude
     delay = int(0.002 * SAMPLE_RATE)  # the first reflections arrive after the direct sound
     tail[:, :delay] = 0.0
@@ -129,34 +129,34 @@ def augment_waveform(x: torch.Tensor, cfg: AugmentConfig, g: torch.Generator) ->
     b, n = x.shape
     dev = x.device
     if cfg.reverb_p > 0:
-        pick = _chosen(b, cfg.reverb_p, g, dev)
-        rir = room_impulse(min(n, SAMPLE_RATE // 2), _uniform(b, cfg.rt60_s, g, dev), g, dev)
+        pick = _chosen(b, cfg.reverb_p, g)
+        rir = room_impulse(min(n, SAMPLE_RATE // 2), _uniform(b, cfg.rt60_s, g), g)
         m = _fft_size(n + rir.shape[-1])
         wet = torch.fft.irfft(torch.fft.rfft(x, n=m) * torch.fft.rfft(rir, n=m), n=m)[:, :n]
         x = torch.where(pick[:, None], wet * (_rms(x) / _rms(wet)), x)
     if cfg.babble_p > 0 and b > 3:
-        pick = _chosen(b, cfg.babble_p, g, dev)
+        pick = _chosen(b, cfg.babble_p, g)
         babble = sum(torch.roll(x, shifts=(k, int(torch.randint(n, (1,), generator=g, device=dev))), dims=(0, 1))
                      for k in (1, 2, 3))
-        x = torch.where(pick[:, None], _mix(x, babble, _uniform(b, cfg.babble_snr_db, g, dev)), x)
+        x = torch.where(pick[:, None], _mix(x, babble, _uniform(b, cfg.babble_snr_db, g)), x)
     if cfg.noise_p > 0:
-        pick = _chosen(b, cfg.noise_p, g, dev)
-        noise = coloured_noise((b, n), _uniform(b, (0.0, 2.0), g, dev), g, dev)
-        x = torch.where(pick[:, None], _mix(x, noise, _uniform(b, cfg.noise_snr_db, g, dev)), x)
+        pick = _chosen(b, cfg.noise_p, g)
+        noise = coloured_noise((b, n), _uniform(b, (0.0, 2.0), g), g)
+        x = torch.where(pick[:, None], _mix(x, noise, _uniform(b, cfg.noise_snr_db, g)), x)
     if cfg.bandlimit_p > 0:
-        pick = _chosen(b, cfg.bandlimit_p, g, dev)
-        cut = _uniform(b, (2500.0, 7000.0), g, dev)
+        pick = _chosen(b, cfg.bandlimit_p, g)
+        cut = _uniform(b, (2500.0, 7000.0), g)
         x = torch.where(pick[:, None], _fft_filter(x, torch.zeros_like(cut), cut), x)
     if cfg.telephone_p > 0:
-        pick = _chosen(b, cfg.telephone_p, g, dev)
+        pick = _chosen(b, cfg.telephone_p, g)
         band = _fft_filter(x, torch.full((b,), 300.0, device=dev), torch.full((b,), 3400.0, device=dev))
         band = band / band.abs().amax(dim=-1, keepdim=True).clamp(min=1e-4) * 0.9
         x = torch.where(pick[:, None], mu_law(band), x)
-    gain = 10.0 ** (_uniform(b, cfg.gain_db, g, dev) / 20.0)
+    gain = 10.0 ** (_uniform(b, cfg.gain_db, g) / 20.0)
     if cfg.clip_p > 0:
-        overdrive = 10.0 ** (_uniform(b, (6.0, 20.0), g, dev) / 20.0)
+        overdrive = 10.0 ** (_uniform(b, (6.0, 20.0), g) / 20.0)
         peak = x.abs().amax(dim=-1).clamp(min=1e-4)
-        gain = torch.where(_chosen(b, cfg.clip_p, g, dev), overdrive / peak, gain)
+        gain = torch.where(_chosen(b, cfg.clip_p, g), overdrive / peak, gain)
     return (x * gain[:, None]).clamp(-1.0, 1.0)
 
 
@@ -166,7 +166,7 @@ def augment_logmel(mel: torch.Tensor, cfg: AugmentConfig, g: torch.Generator) ->
     b, m, t = mel.shape
     dev = mel.device
     if cfg.vtlp_p > 0:
-        alpha = torch.where(_chosen(b, cfg.vtlp_p, g, dev), _uniform(b, cfg.vtlp_alpha, g, dev), 1.0)
+        alpha = torch.where(_chosen(b, cfg.vtlp_p, g), _uniform(b, cfg.vtlp_alpha, g), 1.0)
         src = (torch.arange(m, device=dev).float()[None, :] / alpha[:, None]).clamp(0, m - 1)
         i0 = src.floor().long().clamp(max=m - 2)
         frac = (src - i0)[:, :, None]

@@ -10,6 +10,7 @@ validation score is written to <out>/model.safetensors + model.json.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import random
@@ -17,11 +18,12 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from .augment import GROUPS, AugmentConfig, augment_logmel, augment_waveform
 from .data import (
@@ -35,9 +37,9 @@ from .data import (
     select_languages,
 )
 from .features import seconds_to_samples
+from .languages import CORE
 from .model import CRNN, ModelConfig, ModelInfo, pick_device, save_model
 
-CORE_LANGUAGES = ("eng", "deu", "fra", "spa", "cmn", "rus")
 # whole speakers held out of training for validation, per multi-speaker real source
 DEFAULT_HOLDOUT = {
     "ravdess": 3,
@@ -59,6 +61,7 @@ class TrainConfig:
     manifests: list[str] = field(default_factory=list)  # CSV or CSV=ROOT (relative paths start at ROOT)
     synth_manifests: list[str] = field(default_factory=list)
     languages: list[str] = field(default_factory=list)  # empty: every language with enough real speech
+    drop_languages: list[str] = field(default_factory=list)  # trained on (as negatives), not in the saved model
     min_minutes: float = 10.0  # of real training speech, for a language to be picked automatically
     min_speakers: int = 3  # distinct real speakers, likewise
     holdout: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_HOLDOUT))
@@ -136,11 +139,13 @@ def _git_commit() -> str:
 
 @torch.inference_mode()
 def evaluate(model: CRNN, bank: Bank, seconds: tuple[float, ...], batch_size: int = 512) -> dict:
-    """Accuracy per language of one centred window per held-out clip, for each window length;
-    `core6_closed` restricts both clips and answers to the core languages present."""
+    """Accuracy per language of one centred window per held-out clip, for each window length, over all
+    held-out clips and over the real and the synthetic ones apart; `core6_closed` restricts both the
+    clips and the answers to the core languages."""
     model.eval()
     langs = bank.languages
-    core = [i for i, lang in enumerate(langs) if lang in CORE_LANGUAGES]
+    core = torch.tensor([i for i, lang in enumerate(langs) if lang in CORE], device=bank.device)
+    synthetic = torch.tensor([c.synthetic for c in bank.clips], device=bank.device)
     out: dict = {}
     for sec in seconds:
         preds, core_preds = [], []
@@ -149,22 +154,46 @@ def evaluate(model: CRNN, bank: Bank, seconds: tuple[float, ...], batch_size: in
             ones = torch.ones(len(idx), device=bank.device, dtype=torch.float64)
             logits = model(bank.crop(idx, seconds_to_samples(sec), ones, ones.float() * 0.5)).float()
             preds.append(logits.argmax(-1))
-            core_preds.append(torch.tensor(core, device=bank.device)[logits[:, core].argmax(-1)])
+            core_preds.append(core[logits[:, core].argmax(-1)])
         pred, core_pred = torch.cat(preds), torch.cat(core_preds)
-        per_lang, per_core = {}, {}
-        for k, lang in enumerate(langs):
-            sel = bank.label == k
-            if sel.any():
-                per_lang[lang] = round(float((pred[sel] == k).float().mean()), 4)
-                if k in core:
-                    per_core[lang] = round(float((core_pred[sel] == k).float().mean()), 4)
+
+        def accuracy(p: torch.Tensor, keep: torch.Tensor, only: list[int]) -> dict[str, float]:
+            return {langs[k]: round(float((p[sel] == k).float().mean()), 4)
+                    for k in only if (sel := keep & (bank.label == k)).any()}
+
+        every = torch.ones_like(synthetic)
+        all_langs, core_langs = list(range(len(langs))), core.tolist()
+        per = {"per_language": accuracy(pred, every, all_langs),
+               "real": accuracy(pred, ~synthetic, all_langs),
+               "synth": accuracy(pred, synthetic, all_langs),
+               "core6_closed": accuracy(core_pred, every, core_langs),
+               "core6_closed_real": accuracy(core_pred, ~synthetic, core_langs)}
         out[f"{sec:g}s"] = {
-            "macro": round(sum(per_lang.values()) / max(len(per_lang), 1), 4),
-            "core6_closed_macro": round(sum(per_core.values()) / max(len(per_core), 1), 4),
-            "per_language": per_lang,
-            "core6_closed": per_core,
+            "macro": _mean(per["per_language"]),
+            "real_macro": _mean(per["real"]),
+            "core6_closed_macro": _mean(per["core6_closed"]),
+            **per,
         }
     model.train()
+    return out
+
+
+def _mean(acc: dict[str, float]) -> float:
+    return round(sum(acc.values()) / max(len(acc), 1), 4)
+
+
+def without_languages(model: CRNN, languages: list[str], drop: list[str]) -> CRNN:
+    """A copy of `model` without the outputs for `drop`: among the other languages the ranking is
+    unchanged, and the dropped ones are never answered."""
+    keep = [i for i, lang in enumerate(languages) if lang not in drop]
+    out = copy.deepcopy(model)
+    last = out.head[-1]
+    head = nn.Linear(last.in_features, len(keep)).to(last.weight.device)
+    with torch.no_grad():
+        head.weight.copy_(last.weight[keep])
+        head.bias.copy_(last.bias[keep])
+    out.head[-1] = head
+    out.cfg = replace(model.cfg, n_languages=len(keep))
     return out
 
 
@@ -205,7 +234,12 @@ def train(cfg: TrainConfig, restart: bool = False, progress_bar: bool = True) ->
 
     audio = load_cached(train_clips + val_clips, Path(cfg.cache) if cfg.cache else None, cfg.workers, progress_bar)
     train_bank = Bank(train_clips, audio[: len(train_clips)], languages, device)
-    val_bank = Bank(val_clips, audio[len(train_clips):], languages, device) if val_clips else None
+    shipped = [lang for lang in languages if lang not in cfg.drop_languages]
+    keep = [i for i, c in enumerate(val_clips) if c.language in shipped]
+    val_bank = None
+    if keep:
+        val_audio = [audio[len(train_clips) + i] for i in keep]
+        val_bank = Bank([val_clips[i] for i in keep], val_audio, shipped, device)
     del audio
     weights = train_bank.weights(SamplingConfig(cfg.synth_share, cfg.speaker_power))
     aug = AugmentConfig().without(*cfg.no_aug)
@@ -234,11 +268,15 @@ def train(cfg: TrainConfig, restart: bool = False, progress_bar: bool = True) ->
             p = max(p, state["elapsed"] / (cfg.time_budget_min * 60))
         return p
 
-    def info(metrics: dict) -> ModelInfo:
+    def saved_model() -> CRNN:
+        return without_languages(model, languages, cfg.drop_languages) if cfg.drop_languages else model
+
+    def save(net: CRNN, metrics: dict) -> None:
         training = {"recipe": "streamlid.train", "steps": state["step"], "config": asdict(cfg),
-                    "languages": languages, "data": {k: v for k, v in summary.items() if k != "val_speakers"}}
-        return ModelInfo(languages, model_cfg, model.features, cfg.version, training,
+                    "trained_languages": languages, "data": {k: v for k, v in summary.items() if k != "val_speakers"}}
+        info = ModelInfo(shipped, net.cfg, net.features, cfg.version, training,
                          {"validation": metrics, "validation_set": "held-out training speakers (not dev)"})
+        save_model(net, info, out / "model.safetensors")
 
     def checkpoint() -> None:
         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "scaler": scaler.state_dict(),
@@ -248,13 +286,14 @@ def train(cfg: TrainConfig, restart: bool = False, progress_bar: bool = True) ->
     def validate() -> None:
         entry = {"step": state["step"], "elapsed_s": round(state["elapsed"], 1), "loss": round(float(loss_ema), 4)}
         if val_bank is not None:
-            metrics = evaluate(model, val_bank, cfg.val_seconds)
+            net = saved_model()
+            metrics = evaluate(net, val_bank, cfg.val_seconds)
             entry["score"] = round(score(metrics), 4)
-            entry["val"] = {k: {"macro": v["macro"], "core6_closed_macro": v["core6_closed_macro"]}
+            entry["val"] = {k: {m: v[m] for m in ("macro", "real_macro", "core6_closed_macro")}
                             for k, v in metrics.items()}
             if entry["score"] > state["best"]:
                 state["best"] = entry["score"]
-                save_model(model, info(metrics), out / "model.safetensors")
+                save(net, metrics)
         state["history"].append(entry)
         with open(out / "log.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(entry) + "\n")
@@ -297,7 +336,7 @@ def train(cfg: TrainConfig, restart: bool = False, progress_bar: bool = True) ->
     if not state["history"] or state["history"][-1]["step"] != state["step"]:
         validate()
     if val_bank is None:
-        save_model(model, info({}), out / "model.safetensors")
+        save(saved_model(), {})
     return {"languages": languages, "steps": state["step"], "best_score": state["best"], "history": state["history"]}
 
 
@@ -313,6 +352,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     a("--synth-manifest", dest="synth_manifests", action="append", metavar="CSV[=ROOT]",
       help="manifest of synthetic speech, mixed in at --synth-share; repeatable")
     a("--languages", type=lambda s: s.split(","), help="comma-separated ISO 639-3 codes (default: automatic)")
+    a("--drop-languages", type=lambda s: s.split(","),
+      help="languages to train on as negatives but leave out of the saved model's outputs")
     a("--min-minutes", type=float, help=f"automatic languages: real training minutes needed (default {d.min_minutes})")
     a("--min-speakers", type=int, help=f"automatic languages: real speakers needed (default {d.min_speakers})")
     a("--holdout", type=json.loads, help="JSON {source: speakers held out for validation}")

@@ -1,0 +1,100 @@
+"""A tiny end-to-end training run on CPU on a handful of real clips (streamlid.train)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from dataclasses import replace
+
+import torch
+import torch.nn.functional as F
+from conftest import DATA, manifest
+
+from streamlid.data import Bank, decode_clips, read_manifest
+from streamlid.model import CRNN, ModelConfig, load_model
+from streamlid.train import TrainConfig, config_from_args, configure_parser, train, without_languages
+
+TINY = {"channels": [8, 16, 16, 24], "time_pool": [2, 2, 1, 1], "rnn_hidden": 24, "embed_dim": 32, "dropout": 0.0}
+
+
+def tiny_manifest(path) -> str:
+    """Four clips from each of three speakers of an English and a Spanish source."""
+    rows = []
+    for source in ("ravdess", "spanish_ser"):
+        train_rows = [r for r in manifest() if r["source"] == source and r["split"] == "train"]
+        for speaker in sorted({r["speaker"] for r in train_rows})[:3]:
+            rows += [r for r in train_rows if r["speaker"] == speaker][:4]
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=["path", "language", "speaker", "duration_s", "source", "split"],
+                           extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+    return f"{path}={DATA}"
+
+
+def clean_loss(model: CRNN, bank: Bank) -> float:
+    """Cross-entropy of one centred 1-s window per clip, no augmentation."""
+    model.eval()
+    idx = torch.arange(len(bank))
+    ones = torch.ones(len(bank), dtype=torch.float64)
+    with torch.inference_mode():
+        return float(F.cross_entropy(model(bank.crop(idx, 16000, ones, ones.float() * 0.5)), bank.label))
+
+
+def test_tiny_training_run_learns_and_resumes(tmp_path):
+    torch.set_num_threads(2)
+    spec = tiny_manifest(tmp_path / "tiny.csv")
+    cfg = TrainConfig(
+        out=str(tmp_path / "run"), manifests=[spec], min_minutes=0, min_speakers=1,
+        holdout={"ravdess": 1, "spanish_ser": 1}, batch_size=8, steps=40, crop_s=(0.5, 0.8),
+        lr=1e-2, warmup_steps=5, eval_every=20, val_seconds=(1.0,), workers=1, no_aug=["all"],
+        model=TINY, compute="cpu",
+    )
+    result = train(cfg, progress_bar=False)
+    assert result["languages"] == ["eng", "spa"] and result["steps"] == 40
+
+    record = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert record["languages"] == ["eng", "spa"] and record["config"]["steps"] == 40
+    held = set(record["data"]["val_speakers"])
+    assert len(held) == 2
+    assert record["data"]["train"]["eng"]["speakers"] == 2
+
+    path, root = spec.split("=")
+    clips = [c for c in read_manifest(path, root) if c.speaker not in held]
+    bank = Bank(clips, decode_clips(clips), ["eng", "spa"], torch.device("cpu"))
+    torch.manual_seed(0)
+    before = clean_loss(CRNN(ModelConfig(n_languages=2, **TINY)), bank)
+    _, info = load_model(tmp_path / "run" / "model.safetensors")  # the best on the held-out speakers
+    assert info.languages == ["eng", "spa"] and info.metrics["validation"]["1s"]["per_language"].keys() == {"eng", "spa"}
+    assert info.training["config"]["model"] == TINY
+    trained = CRNN(ModelConfig(n_languages=2, **TINY))
+    trained.load_state_dict(torch.load(tmp_path / "run" / "last.pt", weights_only=False)["model"])
+    after = clean_loss(trained, bank)
+    assert after < 0.8 * before, (before, after)
+
+    # started again with a longer schedule (and augmentation on), the run continues from its state
+    more = train(replace(cfg, steps=43, no_aug=[]), progress_bar=False)
+    assert more["steps"] == 43
+    assert [e["step"] for e in more["history"]] == [20, 40, 43]
+
+
+def test_config_file_reproduces_a_run_with_overrides(tmp_path):
+    cfg = TrainConfig(out=str(tmp_path), manifests=["m.csv=/data"], steps=123, no_aug=["noise"], model=TINY)
+    (tmp_path / "config.json").write_text(json.dumps({"config": cfg.__dict__}))
+    parser = argparse.ArgumentParser()
+    configure_parser(parser)
+    again = config_from_args(parser.parse_args(["--config", str(tmp_path / "config.json")]))
+    assert again == cfg
+    changed = config_from_args(parser.parse_args(["--config", str(tmp_path / "config.json"), "--steps", "7"]))
+    assert changed == replace(cfg, steps=7)
+
+
+def test_dropping_a_language_keeps_the_others_logits():
+    torch.manual_seed(0)
+    model = CRNN(ModelConfig(n_languages=3, **TINY)).eval()
+    smaller = without_languages(model, ["eng", "ita", "spa"], ["ita"]).eval()
+    x = torch.randn(2, 16000) * 0.1
+    with torch.inference_mode():
+        assert torch.allclose(smaller(x), model(x)[:, [0, 2]])
+    assert smaller.cfg.n_languages == 2 and model.cfg.n_languages == 3
