@@ -189,7 +189,10 @@ def load_peer_cache(path: Path | None) -> dict:
         return {}
     cache = {}
     for line in path.read_text(encoding="utf-8").splitlines():
-        entry = json.loads(line)
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:  # the last line of a run that was killed while writing it
+            continue
         cache[entry.pop("key")] = entry
     return cache
 
@@ -491,6 +494,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--root", type=Path, help="folder the manifest's paths are relative to (default: its own)")
     parser.add_argument("--model", type=Path, default=None, help=f"model file (default: {DEFAULT_MODEL.name})")
     parser.add_argument("--compute", choices=("cpu", "cuda", "auto"), default="cpu", help="where our model runs")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="CPU threads for our model (1: one decision's CPU time, as in bench)"
+    )
     parser.add_argument("--durations", default=",".join(f"{d:g}" for d in DURATIONS), help="window lengths, s")
     parser.add_argument("--crops-per-clip", type=int, default=3, help="crops per clip and window length")
     parser.add_argument("--seed", type=int, default=0, help="seed of the crop positions and bootstrap")
@@ -520,6 +526,7 @@ def run(args: argparse.Namespace) -> int:
     options = EvalOptions(durations, args.crops_per_clip, args.seed, args.max_clips_per_language)
     try:
         rows = read_manifest(args.manifest, args.split, args.root)
+        torch.set_num_threads(args.threads)
         classifier = Classifier.load(args.model, args.compute)
         peer, peer_cache = None, None
         if args.peer == "whisper":
