@@ -525,6 +525,10 @@ def run(args: argparse.Namespace) -> int:
         return fail("window lengths and --crops-per-clip must be positive")
     options = EvalOptions(durations, args.crops_per_clip, args.seed, args.max_clips_per_language)
     try:
+        import matplotlib  # noqa: F401  (the plots; fail before the long run, not after)
+    except ImportError:
+        return fail("matplotlib is needed for the plots: pip install matplotlib")
+    try:
         rows = read_manifest(args.manifest, args.split, args.root)
         torch.set_num_threads(args.threads)
         classifier = Classifier.load(args.model, args.compute)
