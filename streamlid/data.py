@@ -71,13 +71,6 @@ def read_manifest(path: str | Path, root: str | Path | None = None, synthetic: b
     return clips
 
 
-def language_minutes(clips: list[Clip]) -> dict[str, float]:
-    out: dict[str, float] = defaultdict(float)
-    for c in clips:
-        out[c.language] += c.duration / 60
-    return dict(out)
-
-
 def select_languages(clips: list[Clip], min_minutes: float, min_speakers: int) -> list[str]:
     """Languages with enough real (not synthetic) training speech from enough distinct speakers."""
     minutes: dict[str, float] = defaultdict(float)

@@ -116,15 +116,16 @@ def load_clips(cfg: TrainConfig) -> list[Clip]:
 
 
 def data_summary(clips: list[Clip]) -> dict:
-    out: dict = defaultdict(lambda: {"real_min": 0.0, "synth_min": 0.0, "clips": 0, "speakers": set()})
+    """Per language: minutes, clips, real speakers and synthetic voices."""
+    out: dict = defaultdict(lambda: {"real_min": 0.0, "synth_min": 0.0, "clips": 0, "speakers": set(), "voices": set()})
     for c in clips:
         s = out[c.language]
         s["synth_min" if c.synthetic else "real_min"] += c.duration / 60
         s["clips"] += 1
-        s["speakers"].add(c.speaker)
+        s["voices" if c.synthetic else "speakers"].add(c.speaker)
     return {
         lang: {**s, "real_min": round(s["real_min"], 1), "synth_min": round(s["synth_min"], 1),
-               "speakers": len(s["speakers"])}
+               "speakers": len(s["speakers"]), "voices": len(s["voices"])}
         for lang, s in sorted(out.items())
     }
 
@@ -348,7 +349,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     a("--manifest", dest="manifests", action="append", metavar="CSV[=ROOT]",
       help="manifest of real speech (path,language[,speaker,split,duration_s,source,license]); repeatable. "
            "Relative paths are taken from ROOT, by default the manifest's folder; rows with split other than "
-           "'train' are skipped")
+           "'train' are skipped; automatic language choice needs duration_s")
     a("--synth-manifest", dest="synth_manifests", action="append", metavar="CSV[=ROOT]",
       help="manifest of synthetic speech, mixed in at --synth-share; repeatable")
     a("--languages", type=lambda s: s.split(","), help="comma-separated ISO 639-3 codes (default: automatic)")

@@ -58,7 +58,7 @@ def test_tiny_training_run_learns_and_resumes(tmp_path):
     assert record["languages"] == ["eng", "spa"] and record["config"]["steps"] == 40
     held = set(record["data"]["val_speakers"])
     assert len(held) == 2
-    assert record["data"]["train"]["eng"]["speakers"] == 2
+    assert record["data"]["train"]["eng"]["speakers"] == 2 and record["data"]["train"]["eng"]["voices"] == 0
 
     path, root = spec.split("=")
     clips = [c for c in read_manifest(path, root) if c.speaker not in held]
