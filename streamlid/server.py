@@ -6,8 +6,9 @@ Paths: `/` the browser page (static/), `/events` the event feed (`?stream=ID` fo
 
 The first half of this module is the protocol core and does no I/O: parsing and checking client
 messages, decoding audio frames, the subscribers' bounded queues and who gets which message. The
-second half is the asyncio layer on the `websockets` library around it. Windows of all audio streams
-are scored together, one forward pass per step, in a single model thread off the event loop.
+second half is the asyncio layer on the `websockets` library around it. The windows of all audio
+streams go to the model together, one `Classifier.log_probs` call per step (windows of equal length
+share a forward pass), in a single model thread off the event loop.
 """
 
 from __future__ import annotations
@@ -366,9 +367,10 @@ class LiveServer:
         if state is None:
             return
         for event in events:
+            message = {**event, "stream": sid}
             if event["type"] in ("decision", "posteriors"):
-                state["last"][event["type"]] = event
-            self._broadcast(sid, to_json({**event, "stream": sid}))
+                state["last"][event["type"]] = message
+            self._broadcast(sid, to_json(message))
             if event["type"] == "summary":
                 del self.streams[sid]
 

@@ -395,6 +395,7 @@ def test_listen_serve_publishes_its_stream_to_subscribers(model_path):
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     printed = [json.loads(line) for line in out.splitlines()]
+    validate(hello)
     assert hello["streams"][0]["label"].endswith(CLIPS["deu"].name)
     assert fed[-1]["type"] == "summary" and fed[-1] | {"stream": None} == printed[-1] | {"stream": None}
     assert [m["seq"] for m in fed] == [e["seq"] for e in printed[-len(fed) :]]
@@ -501,3 +502,22 @@ def test_serve_command_runs_until_sigterm_and_ends_streams_cleanly(model_path):
     summary = asyncio.run(main())
     assert proc.wait(timeout=15) == 0
     assert summary["type"] == "summary" and 0.5 < summary["t"] < 4.0
+
+
+@needs_data
+def test_a_late_subscriber_gets_the_latest_state_in_its_hello(classifier):
+    async def main():
+        async with running(classifier) as (server, url):
+            task = asyncio.create_task(send_file(CLIPS["spa"], url + "/audio", realtime=True))
+            await asyncio.sleep(2.5)
+            async with connect(url + "/events?stream=s1") as ws:
+                hello = json.loads(await ws.recv())
+                rest = await read_until_summary(ws)
+            return hello, rest, await task
+
+    hello, rest, summary = asyncio.run(main())
+    validate(hello)
+    (stream,) = hello["streams"]
+    assert stream["stream"] == "s1" and {"decision", "posteriors"} <= set(stream["last"])
+    assert rest[0]["seq"] > stream["last"]["posteriors"]["seq"]  # the feed goes on from there
+    assert rest[-1]["seq"] == summary["seq"]
