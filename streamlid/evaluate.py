@@ -371,6 +371,8 @@ def markdown_report(result: dict, plots: list[str]) -> str:
         f"# streamlid evaluation: {result.get('model', 'model')} on {result.get('manifest', 'manifest')}"
         + (f" (split {result['split']})" if result.get("split") else ""),
         "",
+        f"- Model: {result.get('model', 'model')}, weights sha256 {result.get('model_sha256', '?')}…,"
+        f" {len(result['languages'])} languages: {' '.join(result['languages'])}.",
         f"- Clips: {c['in_manifest']} in the split; {c['unknown_language']} of languages the model does not know"
         f" (skipped); {c['over_cap']} over --max-clips-per-language; {len(c['unreadable'])} unreadable (skipped);"
         f" {c['evaluated']} evaluated.",
@@ -530,7 +532,6 @@ def run(args: argparse.Namespace) -> int:
         return fail("matplotlib is needed for the plots: pip install matplotlib")
     try:
         rows = read_manifest(args.manifest, args.split, args.root)
-        torch.set_num_threads(args.threads)
         classifier = Classifier.load(args.model, args.compute)
         peer, peer_cache = None, None
         if args.peer == "whisper":
@@ -545,8 +546,11 @@ def run(args: argparse.Namespace) -> int:
         return fail(str(e))
     model_name = Path(args.model).stem if args.model else DEFAULT_MODEL.stem
     out = args.out or Path(f"eval-{model_name}-{args.split or 'all'}")
+    torch.set_num_threads(args.threads)  # after loading the peer: ctranslate2 sets the OpenMP thread count
     result = evaluate(rows, classifier, options, peer, peer_cache, progress=not args.no_progress)
-    result.update(model=model_name, manifest=str(args.manifest), split=args.split)
+    weights = Path(args.model or DEFAULT_MODEL).with_suffix(".safetensors")
+    sha = hashlib.sha256(weights.read_bytes()).hexdigest()[:12]
+    result.update(model=model_name, model_sha256=sha, manifest=str(args.manifest), split=args.split)
     write_report(result, out)
     print(summary_tables(result))
     print(f"report: {out / 'report.md'} (and report.json, PNGs)")
