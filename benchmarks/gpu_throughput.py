@@ -39,6 +39,7 @@ def main() -> None:
     p.add_argument("--hop", type=float, default=0.25)
     p.add_argument("--peak-tflops", type=float, default=989.0, help="dense bf16 peak of the GPU (H100 SXM)")
     p.add_argument("--out", type=Path, default=Path("gpu_throughput.json"))
+    p.add_argument("--compile", action="store_true", help="also time torch.compile'd bf16")
     args = p.parse_args()
     model, info = load_model(args.model)
     model = model.cuda().eval()
@@ -48,22 +49,29 @@ def main() -> None:
             model(torch.randn(1, n, device="cuda"))
     flops = fc.get_total_flops()
     rows = []
-    for dtype in (torch.float32, torch.bfloat16):
+    variants = [("eager", torch.float32, model), ("eager", torch.bfloat16, model)]
+    if args.compile:
+        variants.append(("compiled", torch.bfloat16, torch.compile(model)))
+    for mode, dtype, net in variants:
         for batch in (1, 16, 64, 256, 1024, 4096):
             x = torch.randn(batch, n, device="cuda") * 0.1
             torch.cuda.reset_peak_memory_stats()
 
-            def step(x=x, dtype=dtype):
+            def step(x=x, dtype=dtype, net=net):
                 with torch.inference_mode(), torch.autocast("cuda", dtype=dtype, enabled=dtype != torch.float32):
-                    model(x).float().softmax(-1)
+                    net(x).float().softmax(-1)
 
             try:
                 sec = timed(step)
             except torch.OutOfMemoryError:
                 break
+            except Exception as e:  # a compile failure is a result to report, not a crash
+                print(f"{mode} {dtype} batch {batch}: {type(e).__name__}: {str(e).splitlines()[0]}", flush=True)
+                break
             wps = batch / sec
             rows.append(
                 {
+                    "mode": mode,
                     "dtype": str(dtype).split(".")[-1],
                     "batch": batch,
                     "ms_per_batch": round(sec * 1000, 3),
@@ -84,7 +92,7 @@ def main() -> None:
         "rows": rows,
     }
     args.out.write_text(json.dumps(result, indent=1))
-    print(f"{'dtype':>9} {'batch':>6} {'ms':>8} {'windows/s':>10} {'streams':>8} {'MiB':>6} {'%peak':>6}")
+    print(f"{'mode':>9} {'dtype':>9} {'batch':>6} {'ms':>8} {'windows/s':>10} {'streams':>8} {'MiB':>6} {'%peak':>6}")
     for r in rows:
         print(
             f"{r['dtype']:>9} {r['batch']:>6} {r['ms_per_batch']:>8} {r['windows_per_s']:>10} {r['streams_at_hop']:>8} {r['gpu_mem_mib']:>6} {100 * r['fraction_of_peak']:>6.2f}"
