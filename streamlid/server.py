@@ -79,6 +79,8 @@ class ServerOptions:
     def __post_init__(self) -> None:
         if self.token is None and not is_loopback(self.host):
             raise ValueError(f"binding to {self.host} needs a token (--token or STREAMLID_TOKEN)")
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be from 0 to 65535, not {self.port}")
         if self.queue_size < 1 or self.max_streams < 1:
             raise ValueError("queue_size and max_streams must be at least 1")
 

@@ -152,6 +152,8 @@ def test_binding_beyond_loopback_needs_a_token_and_addresses_parse():
         ServerOptions(host="0.0.0.0")
     assert ServerOptions(host="0.0.0.0", token="t").token == "t"
     assert ServerOptions(host="::1").token is None
+    with pytest.raises(ValueError, match="port must be from 0 to 65535"):
+        ServerOptions(port=99999)
     assert parse_host_port("127.0.0.1:9000") == ("127.0.0.1", 9000)
     assert parse_host_port(":9000") == ("127.0.0.1", 9000)
     assert parse_host_port("[::1]:9000") == ("::1", 9000)
