@@ -17,6 +17,7 @@ import soundfile as sf
 import soxr
 from conftest import (
     CLEAR_CLIPS,
+    IDENTIFY_CLIPS,
     SPEECH_CLIP,
     SR,
     SWITCH_CLIPS,
@@ -455,7 +456,7 @@ def test_shipped_model_knows_the_core_languages(shipped_classifier):
     assert set(CORE) <= set(shipped_classifier.languages)
 
 
-@pytest.mark.parametrize("language,relpath", CLEAR_CLIPS)
+@pytest.mark.parametrize("language,relpath", IDENTIFY_CLIPS)
 def test_identify_clear_dev_clips(capsys, shipped_model, language, relpath):
     code, out, err = main(capsys, "identify", "--model", shipped_model, "--json", dev_clip(relpath))
     assert code == 0 and err == ""
