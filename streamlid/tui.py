@@ -33,16 +33,20 @@ from .smoothing import SILENCE, SPEECH_CONFIDENT
 from .sources import pump
 from .stream import LanguageStream
 
+# 12 distinct colours (Tableau 10 and two more); terminals without true colour get the nearest of 256
 COLOURS = (
-    "cyan",
-    "magenta",
-    "yellow",
-    "green",
-    "bright_blue",
-    "bright_red",
-    "bright_cyan",
-    "bright_magenta",
-    "bright_yellow",
+    "#4e79a7",
+    "#f28e2b",
+    "#e15759",
+    "#76b7b2",
+    "#59a14f",
+    "#edc948",
+    "#b07aa1",
+    "#ff9da7",
+    "#9c755f",
+    "#17becf",
+    "#bcbd22",
+    "#bab0ac",
 )
 SPAN = 60.0  # seconds the timeline shows
 
