@@ -34,7 +34,8 @@ class LiveLine:
         self.out = out or sys.stdout
         self.tty = self.out.isatty()
         self.decision: dict | None = None
-        self.top: list[tuple[str, float]] = []
+        self.probs: dict[str, float] = {}
+        self.t = 0.0
         self.speech = False
         self.dropped = 0.0
 
@@ -42,8 +43,9 @@ class LiveLine:
         changed = False
         for e in events:
             kind = e["type"]
+            self.t = e["t"]
             if kind == "posteriors":
-                self.top = sorted(e["probs"].items(), key=lambda kv: -kv[1])[:3]
+                self.probs = e["probs"]
             elif kind == "decision":
                 self.decision, changed = e, True
             elif kind == "vad":
@@ -64,11 +66,12 @@ class LiveLine:
         lang = d.get("language")
         label = f"{name(lang)} ({lang})" if lang else "—"
         state = d.get("state", "silence")
-        top = "  ".join(f"{c} {p:.2f}" for c, p in self.top)
-        t = d.get("t", 0.0)
+        top = "  ".join(f"{c} {p:.2f}" for c, p in sorted(self.probs.items(), key=lambda kv: -kv[1])[:3])
+        # decision events come only when the language or state changes; the smoothed probability moves on
+        confidence = self.probs.get(lang, d.get("confidence", 0.0))
         mic = "speech " if self.speech else "silence"
         drop = f"  dropped {self.dropped:.1f}s" if self.dropped else ""
-        return f"[{t:7.2f}s] {mic} {label:<20} {bar(d.get('confidence', 0.0))} {d.get('confidence', 0.0):.2f} {state:<16} | {top}{drop}"
+        return f"[{self.t:7.2f}s] {mic} {label:<20} {bar(confidence)} {confidence:.2f} {state:<16} | {top}{drop}"
 
     @staticmethod
     def summary_line(e: dict) -> str:

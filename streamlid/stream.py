@@ -113,7 +113,7 @@ class LanguageStream:
         self.languages = langs
         self._index = np.array([self.model_languages.index(c) for c in langs])
         self.decider = Decider(langs, self.options.smoothing)
-        self._window_sum = None
+        self._window_sum, self._window_count = None, 0
 
     # -- input -----------------------------------------------------------------------------------
     def write(self, pcm: np.ndarray) -> None:
@@ -291,6 +291,7 @@ class LanguageStream:
         lp = model_log_probs[self._index]
         lp = lp - np.logaddexp.reduce(lp)  # renormalise over the active languages
         self._window_sum = lp if self._window_sum is None else self._window_sum + lp
+        self._window_count += 1
         before = self.decider.decision
         decision, previous = self.decider.update(lp)
         events = [
@@ -348,7 +349,9 @@ class LanguageStream:
         self.stats.dropped_samples = self.ring.dropped
         out = {"type": "summary", "t": rounded(self.t, 3), "language": None, "name": None, "confidence": 0.0, "top": []}
         if self._window_sum is not None:
-            p = np.exp(self._window_sum - np.logaddexp.reduce(self._window_sum))
+            # the mean, not the sum: overlapping windows share audio, so their evidence does not add up
+            mean = self._window_sum / self._window_count
+            p = np.exp(mean - np.logaddexp.reduce(mean))
             best = int(np.argmax(p))
             out.update(
                 language=self.languages[best],

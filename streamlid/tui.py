@@ -297,8 +297,10 @@ class Dashboard(App[int]):
         if d is None or d["language"] is None:
             return Text("listening…  no language decided yet", style="bright_black")
         text = Text().append(f"{d['name'].upper()}  ({d['language']})", style=f"bold {s.colour(d['language'])}")
-        text.append(f"\nconfidence {d['confidence']:.2f} ")
-        text.append_text(solid(d["confidence"], 20, s.colour(d["language"])))
+        # decision events come only when the language or state changes; the smoothed probability moves on
+        confidence = s.probs.get(d["language"], d["confidence"])
+        text.append(f"\nconfidence {confidence:.2f} ")
+        text.append_text(solid(confidence, 20, s.colour(d["language"])))
         state_style = {"speech-confident": "bold green", "speech-uncertain": "yellow"}.get(d["state"], "bright_black")
         return text.append(f"  {d['state']}", style=state_style)
 

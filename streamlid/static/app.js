@@ -85,7 +85,8 @@ function render() {
   const decided = d && d.language;
   $("decision-name").textContent = decided ? d.name : "—";
   $("decision-code").textContent = decided ? d.language : "";
-  $("confidence").textContent = (d ? d.confidence : 0).toFixed(2);
+  // decision events come only when the language or state changes; the smoothed probability moves on
+  $("confidence").textContent = (d ? probs[d.language] ?? d.confidence : 0).toFixed(2);
   $("state").textContent = d ? d.state : "silence";
   $("decision").className = d ? d.state : "silence";
   const bars = $("bars");
