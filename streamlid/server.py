@@ -66,9 +66,12 @@ class ServerOptions:
     host: str = "127.0.0.1"
     port: int = 8765
     token: str | None = None  # required when binding to anything but loopback
+    allow_remote_without_token: bool = False  # the explicit override of that rule
     origins: tuple[str, ...] = ()  # browser origins allowed besides the page's own
     queue_size: int = 256  # messages a subscriber may lag behind before the oldest are dropped
-    max_streams: int = 32  # concurrent audio-in streams
+    max_streams: int = 32  # concurrent audio-in streams (one per connection)
+    max_subscribers: int = 256  # concurrent /events connections
+    max_connections_per_address: int = 64  # concurrent websocket connections from one client address
     max_frame_seconds: float = 5.0  # audio in one binary message
     max_message_bytes: int = 2**20
     backlog_seconds: float = 2.0  # unanalysed audio per stream before the server stops reading from its client
@@ -77,12 +80,16 @@ class ServerOptions:
     close_timeout: float = 5.0  # a peer that does not answer a close is cut off after this
 
     def __post_init__(self) -> None:
-        if self.token is None and not is_loopback(self.host):
-            raise ValueError(f"binding to {self.host} needs a token (--token or STREAMLID_TOKEN)")
+        if self.token is None and not is_loopback(self.host) and not self.allow_remote_without_token:
+            raise ValueError(
+                f"binding to {self.host} needs a token (--token or STREAMLID_TOKEN, or --allow-remote-without-token)"
+            )
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be from 0 to 65535, not {self.port}")
-        if self.queue_size < 1 or self.max_streams < 1:
-            raise ValueError("queue_size and max_streams must be at least 1")
+        limits = ("queue_size", "max_streams", "max_subscribers", "max_connections_per_address", "max_message_bytes")
+        for key in limits:
+            if getattr(self, key) < 1:
+                raise ValueError(f"{key.replace('_', '-')} must be at least 1")
 
 
 def is_loopback(host: str) -> bool:
@@ -248,6 +255,8 @@ def settings(stream_options: StreamOptions, options: ServerOptions) -> dict:
         "max_message_bytes": options.max_message_bytes,
         "queue_size": options.queue_size,
         "max_streams": options.max_streams,
+        "max_subscribers": options.max_subscribers,
+        "max_connections_per_address": options.max_connections_per_address,
     }
 
 
@@ -304,6 +313,8 @@ class LiveServer:
             "compute": classifier.device.type,
         }
         self.subscribers: set[Subscriber] = set()
+        self.feeds = 0  # open /events connections
+        self.connections: dict[str, int] = {}  # open websocket connections per client address
         self.streams: dict[str, dict] = {}  # id -> description and the latest decision/posteriors
         self.audio: dict[str, LanguageStream] = {}  # the audio-in streams the scoring loop drives
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="streamlid-model")
@@ -431,16 +442,31 @@ class LiveServer:
             return ws.respond(HTTPStatus.FORBIDDEN, f"origin {request.headers.get('Origin')} is not allowed\n")
         if not authorised(self.options.token, request):
             return ws.respond(HTTPStatus.UNAUTHORIZED, "a valid token is required (?token= or Authorization: Bearer)\n")
+        if self.connections.get(ws.remote_address[0], 0) >= self.options.max_connections_per_address:
+            limit = self.options.max_connections_per_address
+            return ws.respond(HTTPStatus.TOO_MANY_REQUESTS, f"at most {limit} connections from one address\n")
         return None
 
     async def _handle(self, ws: ServerConnection) -> None:
         url = urlsplit(ws.request.path)
-        if url.path == "/events":
-            await self._serve_feed(ws, parse_qs(url.query).get("stream", [None])[0])
-        else:
-            await self._serve_audio(ws)
+        address = ws.remote_address[0]
+        self.connections[address] = self.connections.get(address, 0) + 1
+        try:
+            if url.path == "/events":
+                await self._serve_feed(ws, parse_qs(url.query).get("stream", [None])[0])
+            else:
+                await self._serve_audio(ws)
+        finally:
+            self.connections[address] -= 1
+            if not self.connections[address]:
+                del self.connections[address]
 
     async def _serve_feed(self, ws: ServerConnection, stream: str | None) -> None:
+        if self.feeds >= self.options.max_subscribers:
+            limit = self.options.max_subscribers
+            await _fail(ws, f"the server is at its limit of {limit} subscribers", code=1013)
+            return
+        self.feeds += 1
         sub = Subscriber(ws, self.options.queue_size, stream)
         sub.put(self.hello("feed", stream))
         self.subscribers.add(sub)
@@ -452,6 +478,7 @@ class LiveServer:
         except ConnectionClosed:
             pass
         finally:
+            self.feeds -= 1
             self.subscribers.discard(sub)
             sub.task.cancel()
 
@@ -506,11 +533,11 @@ class LiveServer:
             self.publish(sid, events)
 
 
-async def _fail(ws: ServerConnection, message: str) -> None:
-    """Tell the client what it did wrong, then close with 1008 (policy violation)."""
+async def _fail(ws: ServerConnection, message: str, code: int = 1008) -> None:
+    """Tell the client what went wrong, then close: 1008 (policy violation) or 1013 (at a limit: try again later)."""
     try:
         await ws.send(to_json({"type": "error", "error": message}))
-        await ws.close(1008, message[:120])
+        await ws.close(code, message[:120])
     except ConnectionClosed:
         pass
 
@@ -594,6 +621,29 @@ def add_server_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--max-streams", type=int, default=ServerOptions.max_streams, help="concurrent audio-in streams [%(default)s]"
     )
+    g.add_argument(
+        "--max-subscribers",
+        type=int,
+        default=ServerOptions.max_subscribers,
+        help="concurrent event-feed connections [%(default)s]",
+    )
+    g.add_argument(
+        "--max-connections-per-address",
+        type=int,
+        default=ServerOptions.max_connections_per_address,
+        help="concurrent websocket connections from one client address [%(default)s]",
+    )
+    g.add_argument(
+        "--max-message-bytes",
+        type=int,
+        default=ServerOptions.max_message_bytes,
+        help="largest message a client may send; larger ones close the connection with 1009 [%(default)s]",
+    )
+    g.add_argument(
+        "--allow-remote-without-token",
+        action="store_true",
+        help="bind beyond loopback without a token (anyone who can reach the port may connect)",
+    )
 
 
 def server_options(args: argparse.Namespace, host: str, port: int) -> ServerOptions:
@@ -607,6 +657,10 @@ def server_options(args: argparse.Namespace, host: str, port: int) -> ServerOpti
             origins=tuple(args.origin),
             queue_size=args.queue_size,
             max_streams=args.max_streams,
+            max_subscribers=args.max_subscribers,
+            max_connections_per_address=args.max_connections_per_address,
+            max_message_bytes=args.max_message_bytes,
+            allow_remote_without_token=args.allow_remote_without_token,
         )
     except ValueError as e:
         raise UsageError(str(e)) from None
