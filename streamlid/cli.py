@@ -32,7 +32,11 @@ class UsageError(Exception):
     pass
 
 
-def add_model_options(p: argparse.ArgumentParser) -> None:
+# offline there is no latency to keep low: longer windows are more accurate (models/eval/report.md)
+IDENTIFY_WINDOW = 3.0
+
+
+def add_model_options(p: argparse.ArgumentParser, window: float = DEFAULTS.window) -> None:
     g = p.add_argument_group("model and analysis")
     g.add_argument(
         "--model", type=Path, default=None, help=f"model weights (.safetensors) [default: {DEFAULT_MODEL.name}]"
@@ -45,7 +49,7 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--window",
         type=float,
-        default=DEFAULTS.window,
+        default=window,
         help="longest analysis window in seconds of speech [%(default)s]",
     )
     g.add_argument(
@@ -339,7 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+", type=Path, metavar="FILE")
     p.add_argument("--json", action="store_true", help="one JSON object per file per line")
     p.add_argument("--top", type=int, default=3, help="how many languages to list [%(default)s]")
-    add_model_options(p)
+    add_model_options(p, window=IDENTIFY_WINDOW)
     p.set_defaults(func=cmd_identify)
 
     for command, (module_name, help_text) in MODULE_COMMANDS.items():

@@ -19,10 +19,11 @@ SILENCE = "silence"
 
 @dataclass(frozen=True)
 class SmoothingOptions:
-    switch_prob: float = 0.05  # per hop, while speech goes on
-    pause_switch_prob: float = 0.3  # at the first window after a pause long enough to reset the window
+    # defaults from the sweep in benchmarks/results/sweep*.json: the knee of correct time vs false switches
+    switch_prob: float = 0.3  # per hop, while speech goes on
+    pause_switch_prob: float = 0.5  # at the first window after a pause long enough to reset the window
     evidence_weight: float = 0.5
-    confident: float = 0.7  # smoothed probability needed to be confident, and to change the decision
+    confident: float = 0.8  # smoothed probability needed to be confident, and to change the decision
 
     def __post_init__(self) -> None:
         for name in ("switch_prob", "pause_switch_prob", "confident"):

@@ -33,7 +33,7 @@ from streamlid import cli
 from streamlid.audio import load_mono_16k, read_audio
 from streamlid.languages import CORE
 from streamlid.model import Classifier
-from streamlid.stream import LanguageStream, StreamOptions
+from streamlid.stream import LanguageStream, StreamOptions, replace_options
 
 LANGS = list(CORE)
 
@@ -495,7 +495,9 @@ def test_a_change_of_language_is_followed(capsys, shipped_model, tmp_path):
 def test_streaming_in_device_sized_blocks_matches_identify(capsys, shipped_model, shipped_classifier: Classifier):
     language, relpath = CLEAR_CLIPS[0]
     audio, rate = sf.read(str(dev_clip(relpath)), dtype="float32")
-    stream = LanguageStream(shipped_classifier, rate)
+    stream = LanguageStream(
+        shipped_classifier, rate, options=replace_options(StreamOptions(), window=cli.IDENTIFY_WINDOW)
+    )
     events = []
     for i in range(0, len(audio), rate // 50):
         events += stream.push(audio[i : i + rate // 50])

@@ -263,7 +263,7 @@ def test_a_long_pause_starts_the_window_afresh(random_classifier, speech_16k, pa
     if fresh:
         assert first_after["window"] == pytest.approx(StreamOptions().min_window, abs=0.031)
     else:
-        assert first_after["window"] > StreamOptions().min_window + 0.5
+        assert first_after["window"] == pytest.approx(StreamOptions().window, abs=0.031)
 
 
 def test_the_decision_holds_through_silence(random_classifier, speech_16k):
