@@ -40,9 +40,13 @@ def main() -> None:
     p.add_argument("--manifest", default="../shared/data/manifest.csv")
     p.add_argument("--split", default="dev")
     p.add_argument("--model", default=None)
-    p.add_argument("--conversations", type=int, default=40)
+    p.add_argument("--conversations", type=int, default=30)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/sweep.json"))
+    p.add_argument("--windows", nargs="+", default=["1,0.25", "2,0.25", "3,0.25", "2,0.5"], help="window,hop pairs")
+    p.add_argument("--switch-prob", nargs="+", type=float, default=[0.01, 0.03, 0.1, 0.3])
+    p.add_argument("--evidence-weight", nargs="+", type=float, default=[0.5, 1.0])
+    p.add_argument("--confident", nargs="+", type=float, default=[0.6, 0.8])
     args = p.parse_args()
 
     classifier = Classifier.load(args.model, "cpu")
@@ -50,10 +54,10 @@ def main() -> None:
     clips = read_clips(args.manifest, args.split, langs)
     single = make_conversations(clips, args.conversations, seed=args.seed, switch=False)
     switching = make_conversations(clips, args.conversations, seed=args.seed + 1, switch=True)
-    grid_windows = [(1.0, 0.25), (2.0, 0.25), (3.0, 0.25), (2.0, 0.5)]
+    grid_windows = [tuple(map(float, wh.split(","))) for wh in args.windows]
     grid_smoothing = [
         {"switch_prob": s, "evidence_weight": w, "confident": c}
-        for s, w, c in itertools.product([0.01, 0.03, 0.05, 0.1, 0.2], [0.3, 0.5, 1.0], [0.6, 0.7, 0.8])
+        for s, w, c in itertools.product(args.switch_prob, args.evidence_weight, args.confident)
     ]
     rows = []
     for window, hop in grid_windows:
@@ -67,6 +71,48 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(rows, indent=1))
     print(f"wrote {len(rows)} settings to {args.out}")
+    plot(rows, args.out.with_suffix(".png"))
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    """Correct-decision time against false switches, one point per setting; the defaults ringed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    d = StreamOptions()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for window in sorted({r["window"] for r in rows}):
+        pts = [r for r in rows if r["window"] == window]
+        ax.scatter(
+            [r["false_switches_per_10min"] for r in pts],
+            [r["correct_fraction"] for r in pts],
+            label=f"window {window:g} s",
+            s=18,
+        )
+    chosen = [
+        r
+        for r in rows
+        if (r["window"], r["hop"], r["switch_prob"], r["evidence_weight"], r["confident"])
+        == (d.window, d.hop, d.smoothing.switch_prob, d.smoothing.evidence_weight, d.smoothing.confident)
+    ]
+    for r in chosen[:1]:
+        ax.scatter(
+            r["false_switches_per_10min"],
+            r["correct_fraction"],
+            s=160,
+            facecolors="none",
+            edgecolors="k",
+            label="default",
+        )
+    ax.set_xlabel("false switches per 10 min of one-language speech")
+    ax.set_ylabel("fraction of speech time with the right decision")
+    ax.set_title("Streaming trade-off on dev-split conversations")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
 
 
 if __name__ == "__main__":
