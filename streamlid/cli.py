@@ -25,6 +25,7 @@ MODULE_COMMANDS = {
     "evaluate": ("streamlid.evaluate", "accuracy, F1 and calibration by window length on a manifest"),
     "serve": ("streamlid.server", "websocket server: event feed, audio in, browser page"),
     "send": ("streamlid.client", "stream an audio file to a streamlid server and print the events"),
+    "bench": ("streamlid.bench", "benchmarks: cost per window, real-time factor, latency, streaming quality"),
 }
 
 
