@@ -331,8 +331,7 @@ class LiveServer:
 
     # -- lifecycle --------------------------------------------------------------------------------
     async def start(self) -> None:
-        self._audio_in, self._stepped = asyncio.Event(), asyncio.Condition()
-        self._scoring = asyncio.create_task(self._score_loop())
+        self.start_scoring()
         o = self.options
         self.server = await serve(
             self._handle,
@@ -346,6 +345,12 @@ class LiveServer:
             max_size=o.max_message_bytes,
             logger=log,
         )
+
+    def start_scoring(self) -> None:
+        """The scoring loop alone, on the running event loop: for connections served by another transport
+        (ray_serve.py hands its websockets to `_handle`); `start` calls it before binding its own."""
+        self._audio_in, self._stepped = asyncio.Event(), asyncio.Condition()
+        self._scoring = asyncio.create_task(self._score_loop())
 
     async def close(self) -> None:
         """End every audio stream with its summary, let the subscribers flush, then close the connections."""
