@@ -170,6 +170,8 @@ class LanguageStream:
             if isinstance(item, tuple):
                 events += self._window_events(item[0], item[1], log_probs[k])
                 k += 1
+            elif item["type"] == "pause":
+                self.decider.pause()
             elif item["type"] == "silence":
                 if self.decider.decision.state != SILENCE:
                     self.decider.silence()
@@ -243,7 +245,7 @@ class LanguageStream:
             if self._silence_run >= o.reset_after * SAMPLE_RATE and self._speech.size:
                 self._speech = np.zeros(0, dtype=np.float32)
                 self._since_window = 0
-                self.decider.pause()
+                self._pending.append({"type": "pause"})  # resolved in order by `complete`, like silence
             return
         if not self._in_speech:
             self._in_speech = True
