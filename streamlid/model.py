@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -171,7 +172,10 @@ def load_model(path: str | Path | None = None) -> tuple[CRNN, ModelInfo]:
     try:
         state = load_file(str(weights))
     except (SafetensorError, OSError, ValueError) as e:
-        raise ModelError(f"cannot read model weights {weights}: {e}") from None
+        reason = (
+            "a pickled checkpoint, not safetensors; refused (unpickling can run code)" if _looks_pickled(weights) else e
+        )
+        raise ModelError(f"cannot read model weights {weights}: {reason}") from None
     model = CRNN(info.config, info.features)
     try:
         model.load_state_dict(state)
@@ -180,6 +184,13 @@ def load_model(path: str | Path | None = None) -> tuple[CRNN, ModelInfo]:
         raise ModelError(f"{weights} does not match its metadata: {first}") from None
     model.eval()
     return model, info
+
+
+def _looks_pickled(path: Path) -> bool:
+    """A pickle (protocol 2+) or torch.save's zip of pickles, judged by the first bytes only."""
+    with path.open("rb") as f:
+        head = f.read(2)
+    return (head[:1] == b"\x80" and head[1:] in (b"\x02", b"\x03", b"\x04", b"\x05")) or head == b"PK"
 
 
 def pick_device(compute: str = "auto") -> torch.device:
@@ -206,8 +217,24 @@ class Classifier:
         model, info = load_model(path)
         return cls(model, info, pick_device(compute))
 
-    @torch.inference_mode()
     def log_probs(self, windows: list[np.ndarray]) -> np.ndarray:
+        """Scores; a GPU that runs out of memory is given up for the CPU, with one warning on stderr."""
+        try:
+            return self._log_probs(windows)
+        except torch.OutOfMemoryError:
+            if self.device.type == "cpu":
+                raise
+            print(
+                f"streamlid: warning: out of memory on {self.device}; the model runs on the CPU from now on",
+                file=sys.stderr,
+            )
+            self.device = torch.device("cpu")
+            self.model = self.model.to(self.device)
+            torch.cuda.empty_cache()
+            return self._log_probs(windows)
+
+    @torch.inference_mode()
+    def _log_probs(self, windows: list[np.ndarray]) -> np.ndarray:
         out = np.empty((len(windows), len(self.languages)), dtype=np.float32)
         by_length: dict[int, list[int]] = {}
         for i, w in enumerate(windows):
