@@ -35,6 +35,7 @@ class UsageError(Exception):
 
 # offline there is no latency to keep low: longer windows are more accurate (models/eval/report.md)
 IDENTIFY_WINDOW = 3.0
+LONG_FILE = 30.0  # seconds; identify prints a timeline of language segments for longer files
 
 
 def add_model_options(p: argparse.ArgumentParser, window: float = DEFAULTS.window) -> None:
@@ -268,7 +269,7 @@ def format_result(r: dict, k: int) -> str:
     lines = [
         f"{r['path']}: {r['name']} ({r['language']}) {r['confidence']:.2f}  [{r['speech_seconds']:.1f} s speech of {r['duration']:.1f} s; top: {top}]"
     ]
-    if len(r["segments"]) > 1 or r["duration"] > 30:
+    if r["duration"] > LONG_FILE:  # a timeline only where a language change is plausible
         for s in r["segments"]:
             lines.append(f"    {s['start']:8.2f} – {s['end']:8.2f} s  {s['language']}")
     return "\n".join(lines)
