@@ -159,8 +159,7 @@ class LanguageStream:
             self._frame(frame, speech)
         if last:
             self._end_of_speech(final=True)
-        windows, self._windows = self._windows, []
-        return windows
+        return list(self._windows)  # kept until `complete`: an interrupted step loses no window
 
     def complete(self, log_probs: np.ndarray) -> list[dict]:
         """Turn the model's scores for `advance`'s windows into events (posteriors, decisions, changes)."""
@@ -178,7 +177,7 @@ class LanguageStream:
                     events.append(self._decision_event(item["t"]))
             else:
                 events.append(self._emit(item))
-        self._pending = []
+        self._pending, self._windows = [], []
         return events
 
     # -- internals -------------------------------------------------------------------------------
