@@ -314,7 +314,6 @@ class LiveServer:
         }
         self.subscribers: set[Subscriber] = set()
         self.feeds = 0  # open /events connections
-        self.connections: dict[str, int] = {}  # open websocket connections per client address
         self.streams: dict[str, dict] = {}  # id -> description and the latest decision/posteriors
         self.audio: dict[str, LanguageStream] = {}  # the audio-in streams the scoring loop drives
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="streamlid-model")
@@ -434,6 +433,7 @@ class LiveServer:
 
     # -- connections ------------------------------------------------------------------------------
     def _process_request(self, ws: ServerConnection, request: Request) -> Response | None:
+        o = self.options
         path = urlsplit(request.path).path
         if path in STATIC_FILES:
             file, content_type = STATIC_FILES[path]
@@ -443,28 +443,22 @@ class LiveServer:
             return Response(200, "OK", headers, body)
         if path not in ("/events", "/audio"):
             return ws.respond(HTTPStatus.NOT_FOUND, f"no such path {path}; try / /events /audio\n")
-        if not origin_allowed(request, self.options.origins):
+        if not origin_allowed(request, o.origins):
             return ws.respond(HTTPStatus.FORBIDDEN, f"origin {request.headers.get('Origin')} is not allowed\n")
-        if not authorised(self.options.token, request):
+        if not authorised(o.token, request):
             return ws.respond(HTTPStatus.UNAUTHORIZED, "a valid token is required (?token= or Authorization: Bearer)\n")
-        if self.connections.get(ws.remote_address[0], 0) >= self.options.max_connections_per_address:
-            limit = self.options.max_connections_per_address
+        address = ws.remote_address[0]
+        if sum(c.remote_address[0] == address for c in self.server.connections) >= o.max_connections_per_address:
+            limit = o.max_connections_per_address
             return ws.respond(HTTPStatus.TOO_MANY_REQUESTS, f"at most {limit} connections from one address\n")
         return None
 
     async def _handle(self, ws: ServerConnection) -> None:
         url = urlsplit(ws.request.path)
-        address = ws.remote_address[0]
-        self.connections[address] = self.connections.get(address, 0) + 1
-        try:
-            if url.path == "/events":
-                await self._serve_feed(ws, parse_qs(url.query).get("stream", [None])[0])
-            else:
-                await self._serve_audio(ws)
-        finally:
-            self.connections[address] -= 1
-            if not self.connections[address]:
-                del self.connections[address]
+        if url.path == "/events":
+            await self._serve_feed(ws, parse_qs(url.query).get("stream", [None])[0])
+        else:
+            await self._serve_audio(ws)
 
     async def _serve_feed(self, ws: ServerConnection, stream: str | None) -> None:
         if self.feeds >= self.options.max_subscribers:
@@ -678,13 +672,25 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
         "--host", default="127.0.0.1", help="interface to bind; anything but loopback needs --token [%(default)s]"
     )
     p.add_argument("--port", type=int, default=8765, help="port (0 picks a free one) [%(default)s]")
+    p.add_argument(
+        "--backend",
+        choices=("local", "ray"),
+        default="local",
+        help="local: this process; ray: Ray Serve, the model in autoscaled replicas (docs/scaling.md) [%(default)s]",
+    )
     add_server_options(p)
     add_model_options(p)
 
 
 def run(args: argparse.Namespace) -> int:
-    from .cli import load_classifier, stream_options
+    from .cli import UsageError, load_classifier, stream_options
 
+    if args.backend == "ray":
+        try:
+            from .ray_serve import run as run_on_ray
+        except ModuleNotFoundError as e:
+            raise UsageError(f"--backend ray needs {e.name}: pip install 'streamlid[ray]'") from None
+        return run_on_ray(args)
     options = server_options(args, args.host, args.port)
     classifier, languages = load_classifier(args)
     server = LiveServer(classifier, options, stream_options(args, languages), str(args.model or ""))
