@@ -136,8 +136,10 @@ def augment_waveform(x: torch.Tensor, cfg: AugmentConfig, g: torch.Generator) ->
         x = torch.where(pick[:, None], wet * (_rms(x) / _rms(wet)), x)
     if cfg.babble_p > 0 and b > 3:
         pick = _chosen(b, cfg.babble_p, g)
-        babble = sum(torch.roll(x, shifts=(k, int(torch.randint(n, (1,), generator=g, device=dev))), dims=(0, 1))
-                     for k in (1, 2, 3))
+        babble = sum(
+            torch.roll(x, shifts=(k, int(torch.randint(n, (1,), generator=g, device=dev))), dims=(0, 1))
+            for k in (1, 2, 3)
+        )
         x = torch.where(pick[:, None], _mix(x, babble, _uniform(b, cfg.babble_snr_db, g)), x)
     if cfg.noise_p > 0:
         pick = _chosen(b, cfg.noise_p, g)

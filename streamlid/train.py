@@ -124,16 +124,22 @@ def data_summary(clips: list[Clip]) -> dict:
         s["clips"] += 1
         s["voices" if c.synthetic else "speakers"].add(c.speaker)
     return {
-        lang: {**s, "real_min": round(s["real_min"], 1), "synth_min": round(s["synth_min"], 1),
-               "speakers": len(s["speakers"]), "voices": len(s["voices"])}
+        lang: {
+            **s,
+            "real_min": round(s["real_min"], 1),
+            "synth_min": round(s["synth_min"], 1),
+            "speakers": len(s["speakers"]),
+            "voices": len(s["voices"]),
+        }
         for lang, s in sorted(out.items())
     }
 
 
 def _git_commit() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-                              cwd=Path(__file__).parent).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, cwd=Path(__file__).parent
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
@@ -159,16 +165,21 @@ def evaluate(model: CRNN, bank: Bank, seconds: tuple[float, ...], batch_size: in
         pred, core_pred = torch.cat(preds), torch.cat(core_preds)
 
         def accuracy(p: torch.Tensor, keep: torch.Tensor, only: list[int]) -> dict[str, float]:
-            return {langs[k]: round(float((p[sel] == k).float().mean()), 4)
-                    for k in only if (sel := keep & (bank.label == k)).any()}
+            return {
+                langs[k]: round(float((p[sel] == k).float().mean()), 4)
+                for k in only
+                if (sel := keep & (bank.label == k)).any()
+            }
 
         every = torch.ones_like(synthetic)
         all_langs, core_langs = list(range(len(langs))), core.tolist()
-        per = {"per_language": accuracy(pred, every, all_langs),
-               "real": accuracy(pred, ~synthetic, all_langs),
-               "synth": accuracy(pred, synthetic, all_langs),
-               "core6_closed": accuracy(core_pred, every, core_langs),
-               "core6_closed_real": accuracy(core_pred, ~synthetic, core_langs)}
+        per = {
+            "per_language": accuracy(pred, every, all_langs),
+            "real": accuracy(pred, ~synthetic, all_langs),
+            "synth": accuracy(pred, synthetic, all_langs),
+            "core6_closed": accuracy(core_pred, every, core_langs),
+            "core6_closed_real": accuracy(core_pred, ~synthetic, core_langs),
+        }
         out[f"{sec:g}s"] = {
             "macro": _mean(per["per_language"]),
             "real_macro": _mean(per["real"]),
@@ -227,10 +238,21 @@ def train(cfg: TrainConfig, restart: bool = False, progress_bar: bool = True) ->
     missing = sorted(set(languages) - {c.language for c in train_clips})
     if missing:
         raise ValueError(f"no training clips left for: {', '.join(missing)}")
-    summary = {"train": data_summary(train_clips), "val": data_summary(val_clips),
-               "val_speakers": sorted(held), "sources": sorted({c.source for c in train_clips})}
-    record = {"config": asdict(cfg), "languages": languages, "git_commit": _git_commit(),
-              "torch": torch.__version__, "device": str(device), "command": sys.argv, "data": summary}
+    summary = {
+        "train": data_summary(train_clips),
+        "val": data_summary(val_clips),
+        "val_speakers": sorted(held),
+        "sources": sorted({c.source for c in train_clips}),
+    }
+    record = {
+        "config": asdict(cfg),
+        "languages": languages,
+        "git_commit": _git_commit(),
+        "torch": torch.__version__,
+        "device": str(device),
+        "command": sys.argv,
+        "data": summary,
+    }
     (out / "config.json").write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
 
     audio = load_cached(train_clips + val_clips, Path(cfg.cache) if cfg.cache else None, cfg.workers, progress_bar)
@@ -273,15 +295,35 @@ def train(cfg: TrainConfig, restart: bool = False, progress_bar: bool = True) ->
         return without_languages(model, languages, cfg.drop_languages) if cfg.drop_languages else model
 
     def save(net: CRNN, metrics: dict) -> None:
-        training = {"recipe": "streamlid.train", "steps": state["step"], "config": asdict(cfg),
-                    "trained_languages": languages, "data": {k: v for k, v in summary.items() if k != "val_speakers"}}
-        info = ModelInfo(shipped, net.cfg, net.features, cfg.version, training,
-                         {"validation": metrics, "validation_set": "held-out training speakers (not dev)"})
+        training = {
+            "recipe": "streamlid.train",
+            "steps": state["step"],
+            "config": asdict(cfg),
+            "trained_languages": languages,
+            "data": {k: v for k, v in summary.items() if k != "val_speakers"},
+        }
+        info = ModelInfo(
+            shipped,
+            net.cfg,
+            net.features,
+            cfg.version,
+            training,
+            {"validation": metrics, "validation_set": "held-out training speakers (not dev)"},
+        )
         save_model(net, info, out / "model.safetensors")
 
     def checkpoint() -> None:
-        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "scaler": scaler.state_dict(),
-                    "gen": gen.get_state(), "rng": rng.getstate(), "state": state}, out / "last.tmp")
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "opt": opt.state_dict(),
+                "scaler": scaler.state_dict(),
+                "gen": gen.get_state(),
+                "rng": rng.getstate(),
+                "state": state,
+            },
+            out / "last.tmp",
+        )
         (out / "last.tmp").replace(last)
 
     def validate() -> None:
@@ -290,8 +332,9 @@ def train(cfg: TrainConfig, restart: bool = False, progress_bar: bool = True) ->
             net = saved_model()
             metrics = evaluate(net, val_bank, cfg.val_seconds)
             entry["score"] = round(score(metrics), 4)
-            entry["val"] = {k: {m: v[m] for m in ("macro", "real_macro", "core6_closed_macro")}
-                            for k, v in metrics.items()}
+            entry["val"] = {
+                k: {m: v[m] for m in ("macro", "real_macro", "core6_closed_macro")} for k, v in metrics.items()
+            }
             if entry["score"] > state["best"]:
                 state["best"] = entry["score"]
                 save(net, metrics)
@@ -346,15 +389,28 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     a = parser.add_argument
     a("--config", help="a run's config.json (or a JSON TrainConfig) to start from; other options override it")
     a("--out", help=f"run folder: config, log, checkpoints, model (default {d.out})")
-    a("--manifest", dest="manifests", action="append", metavar="CSV[=ROOT]",
-      help="manifest of real speech (path,language[,speaker,split,duration_s,source,license]); repeatable. "
-           "Relative paths are taken from ROOT, by default the manifest's folder; rows with split other than "
-           "'train' are skipped; automatic language choice needs duration_s")
-    a("--synth-manifest", dest="synth_manifests", action="append", metavar="CSV[=ROOT]",
-      help="manifest of synthetic speech, mixed in at --synth-share; repeatable")
+    a(
+        "--manifest",
+        dest="manifests",
+        action="append",
+        metavar="CSV[=ROOT]",
+        help="manifest of real speech (path,language[,speaker,split,duration_s,source,license]); repeatable. "
+        "Relative paths are taken from ROOT, by default the manifest's folder; rows with split other than "
+        "'train' are skipped; automatic language choice needs duration_s",
+    )
+    a(
+        "--synth-manifest",
+        dest="synth_manifests",
+        action="append",
+        metavar="CSV[=ROOT]",
+        help="manifest of synthetic speech, mixed in at --synth-share; repeatable",
+    )
     a("--languages", type=lambda s: s.split(","), help="comma-separated ISO 639-3 codes (default: automatic)")
-    a("--drop-languages", type=lambda s: s.split(","),
-      help="languages to train on as negatives but leave out of the saved model's outputs")
+    a(
+        "--drop-languages",
+        type=lambda s: s.split(","),
+        help="languages to train on as negatives but leave out of the saved model's outputs",
+    )
     a("--min-minutes", type=float, help=f"automatic languages: real training minutes needed (default {d.min_minutes})")
     a("--min-speakers", type=int, help=f"automatic languages: real speakers needed (default {d.min_speakers})")
     a("--holdout", type=json.loads, help="JSON {source: speakers held out for validation}")
@@ -364,16 +420,25 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     a("--crop", dest="crop_s", type=float, nargs=2, metavar=("MIN_S", "MAX_S"), help="random crop range in seconds")
     a("--batch-size", type=int, help=f"(default {d.batch_size})")
     a("--steps", type=int, help=f"optimiser steps (default {d.steps})")
-    a("--time-budget", dest="time_budget_min", type=float, metavar="MIN",
-      help="also end the schedule after this many minutes")
+    a(
+        "--time-budget",
+        dest="time_budget_min",
+        type=float,
+        metavar="MIN",
+        help="also end the schedule after this many minutes",
+    )
     a("--lr", type=float, help=f"peak learning rate (default {d.lr})")
     a("--weight-decay", type=float)
     a("--warmup-steps", type=int)
     a("--label-smoothing", type=float)
     a("--amp", choices=["bf16", "fp16", "off"], help=f"mixed precision on CUDA (default {d.amp})")
-    a("--no-aug", type=lambda s: s.split(","), metavar="GROUPS",
-      help=f"switch off augmentation groups: {','.join(GROUPS)} or all")
-    a("--model", type=json.loads, help='JSON ModelConfig fields, e.g. \'{"rnn_hidden": 96}\'')
+    a(
+        "--no-aug",
+        type=lambda s: s.split(","),
+        metavar="GROUPS",
+        help=f"switch off augmentation groups: {','.join(GROUPS)} or all",
+    )
+    a("--model", type=json.loads, help="JSON ModelConfig fields, e.g. '{\"rnn_hidden\": 96}'")
     a("--eval-every", type=int)
     a("--val-seconds", type=float, nargs="+")
     a("--seed", type=int)
@@ -406,8 +471,18 @@ def run(args: argparse.Namespace) -> int:
         print(f"streamlid train: {e}", file=sys.stderr)
         return 1
     best = result["history"][-1] if result["history"] else {}
-    print(json.dumps({"out": cfg.out, "languages": result["languages"], "steps": result["steps"],
-                      "best_score": result["best_score"], "last": best}, ensure_ascii=False))
+    print(
+        json.dumps(
+            {
+                "out": cfg.out,
+                "languages": result["languages"],
+                "steps": result["steps"],
+                "best_score": result["best_score"],
+                "last": best,
+            },
+            ensure_ascii=False,
+        )
+    )
     return 0
 
 

@@ -67,8 +67,9 @@ def test_holdout_takes_whole_speakers_deterministically():
 
 def test_decode_real_clips_to_int16_16k():
     rows = [r for r in manifest() if r["split"] == "train" and r["source"] == "emodb"][:2]
-    audio = decode_clips([Clip(r["file"], r["language"], r["speaker"], r["duration_s"], r["source"], "train", "", False)
-                          for r in rows])
+    audio = decode_clips(
+        [Clip(r["file"], r["language"], r["speaker"], r["duration_s"], r["source"], "train", "", False) for r in rows]
+    )
     for a, r in zip(audio, rows, strict=True):
         assert a.dtype == np.int16
         assert abs(len(a) / 16000 - r["duration_s"]) < 0.05
@@ -76,15 +77,28 @@ def test_decode_real_clips_to_int16_16k():
 
 
 def make_bank() -> Bank:
-    clips = [clip("spa", "s1"), clip("eng", "e2"), clip("eng", "e1"), clip("eng", "e1"), clip("spa", "t", synthetic=True)]
-    audio = [np.full(n, v, dtype=np.int16) for n, v in ((8000, 100), (4000, 200), (3000, 300), (5000, 400), (9000, 500))]
+    clips = [
+        clip("spa", "s1"),
+        clip("eng", "e2"),
+        clip("eng", "e1"),
+        clip("eng", "e1"),
+        clip("spa", "t", synthetic=True),
+    ]
+    audio = [
+        np.full(n, v, dtype=np.int16) for n, v in ((8000, 100), (4000, 200), (3000, 300), (5000, 400), (9000, 500))
+    ]
     return Bank(clips, audio, ["eng", "spa"], CPU)
 
 
 def test_bank_orders_by_language_and_speaker():
     bank = make_bank()
     assert [(c.language, c.speaker) for c in bank.clips] == [
-        ("eng", "e1"), ("eng", "e1"), ("eng", "e2"), ("spa", "s1"), ("spa", "t")]
+        ("eng", "e1"),
+        ("eng", "e1"),
+        ("eng", "e2"),
+        ("spa", "s1"),
+        ("spa", "t"),
+    ]
     assert bank.label.tolist() == [0, 0, 0, 1, 1]
 
 

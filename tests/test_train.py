@@ -26,8 +26,9 @@ def tiny_manifest(path) -> str:
         for speaker in sorted({r["speaker"] for r in train_rows})[:3]:
             rows += [r for r in train_rows if r["speaker"] == speaker][:4]
     with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=["path", "language", "speaker", "duration_s", "source", "split"],
-                           extrasaction="ignore")
+        w = csv.DictWriter(
+            f, fieldnames=["path", "language", "speaker", "duration_s", "source", "split"], extrasaction="ignore"
+        )
         w.writeheader()
         w.writerows(rows)
     return f"{path}={DATA}"
@@ -46,10 +47,22 @@ def test_tiny_training_run_learns_and_resumes(tmp_path):
     torch.set_num_threads(2)
     spec = tiny_manifest(tmp_path / "tiny.csv")
     cfg = TrainConfig(
-        out=str(tmp_path / "run"), manifests=[spec], min_minutes=0, min_speakers=1,
-        holdout={"ravdess": 1, "spanish_ser": 1}, batch_size=8, steps=40, crop_s=(0.5, 0.8),
-        lr=1e-2, warmup_steps=5, eval_every=20, val_seconds=(1.0,), workers=1, no_aug=["all"],
-        model=TINY, compute="cpu",
+        out=str(tmp_path / "run"),
+        manifests=[spec],
+        min_minutes=0,
+        min_speakers=1,
+        holdout={"ravdess": 1, "spanish_ser": 1},
+        batch_size=8,
+        steps=40,
+        crop_s=(0.5, 0.8),
+        lr=1e-2,
+        warmup_steps=5,
+        eval_every=20,
+        val_seconds=(1.0,),
+        workers=1,
+        no_aug=["all"],
+        model=TINY,
+        compute="cpu",
     )
     result = train(cfg, progress_bar=False)
     assert result["languages"] == ["eng", "spa"] and result["steps"] == 40
@@ -66,7 +79,10 @@ def test_tiny_training_run_learns_and_resumes(tmp_path):
     torch.manual_seed(0)
     before = clean_loss(CRNN(ModelConfig(n_languages=2, **TINY)), bank)
     _, info = load_model(tmp_path / "run" / "model.safetensors")  # the best on the held-out speakers
-    assert info.languages == ["eng", "spa"] and info.metrics["validation"]["1s"]["per_language"].keys() == {"eng", "spa"}
+    assert info.languages == ["eng", "spa"] and info.metrics["validation"]["1s"]["per_language"].keys() == {
+        "eng",
+        "spa",
+    }
     assert info.training["config"]["model"] == TINY
     trained = CRNN(ModelConfig(n_languages=2, **TINY))
     trained.load_state_dict(torch.load(tmp_path / "run" / "last.pt", weights_only=False)["model"])
