@@ -95,7 +95,12 @@ def add_model_options(p: argparse.ArgumentParser, window: float = DEFAULTS.windo
         default="auto",
         help="where the model runs: auto picks a CUDA GPU when there is one [%(default)s]",
     )
-    g.add_argument("--threads", type=int, default=None, help="CPU threads for the model [torch default]")
+    g.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="CPU threads for the model; one window is too small to share, and more threads fight the audio path on a busy machine [%(default)s]",
+    )
 
 
 def stream_options(args: argparse.Namespace, languages: list[str] | None) -> StreamOptions:
@@ -116,10 +121,11 @@ def stream_options(args: argparse.Namespace, languages: list[str] | None) -> Str
 
 
 def load_classifier(args: argparse.Namespace) -> tuple[Classifier, list[str] | None]:
-    if args.threads:
-        import torch
+    import torch
 
-        torch.set_num_threads(args.threads)
+    if args.threads < 1:
+        raise UsageError("--threads must be at least 1")
+    torch.set_num_threads(args.threads)
     classifier = Classifier.load(args.model, args.compute)
     try:
         languages = parse_languages(args.languages, classifier.languages)
