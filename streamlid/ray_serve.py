@@ -52,12 +52,18 @@ AUTOSCALING = {
 }
 MAX_BATCH_CALLS = 32  # calls merged into one forward pass
 BATCH_WAIT_S = 0.005  # how long a batch waits for more calls once it has one
+QUIET = {"enable_access_log": False}  # a line per scoring call would cost more than the call
 RETRYABLE = (RayActorError, ReplicaUnavailableError, DeploymentUnavailableError)
 
 
 # == the model ======================================================================================
 # a dead replica is noticed within health_check_period_s and replaced; the calls it held are sent again
-@serve.deployment(max_ongoing_requests=2 * MAX_BATCH_CALLS, autoscaling_config=AUTOSCALING, health_check_period_s=2)
+@serve.deployment(
+    max_ongoing_requests=2 * MAX_BATCH_CALLS,
+    autoscaling_config=AUTOSCALING,
+    health_check_period_s=2,
+    logging_config=QUIET,
+)
 class Scorer:
     """The model: windows in, log-probabilities out, the calls of all ingress replicas batched together."""
 
@@ -167,7 +173,7 @@ class OpenConnections:
 app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
 
 
-@serve.deployment(ray_actor_options={"num_cpus": 1}, max_ongoing_requests=1000)
+@serve.deployment(ray_actor_options={"num_cpus": 1}, max_ongoing_requests=1000, logging_config=QUIET)
 @serve.ingress(app)
 class Ingress:
     """The protocol of `streamlid serve`; each replica owns its connections and their streams' state."""
@@ -240,11 +246,12 @@ def application(
 
 
 def build_app(args: dict[str, str]) -> serve.Application:
-    """For `serve run streamlid.ray_serve:build_app [model=PATH] [compute=auto|cpu|cuda] [token=T]`.
+    """For `serve run` and Serve config files (docs/scaling.md): args model, compute, threads, token, host.
 
-    The HTTP address is Serve's (`serve run --address`, or http_options in a config file)."""
-    options = ServerOptions(host="127.0.0.1", port=8000, token=args.get("token") or None)
-    return application(options, StreamOptions(), args.get("model"), args.get("compute", "auto"))
+    `host` is the address Serve's HTTP proxy binds (http_options): anything but loopback needs a token."""
+    options = ServerOptions(host=args.get("host", "127.0.0.1"), port=0, token=args.get("token") or None)
+    threads = int(args["threads"]) if args.get("threads") else None
+    return application(options, StreamOptions(), args.get("model"), args.get("compute", "auto"), threads)
 
 
 def run(args: argparse.Namespace) -> int:
