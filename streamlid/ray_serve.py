@@ -197,11 +197,6 @@ class Ingress:
         server.start_scoring()
         return server
 
-    async def __del__(self) -> None:
-        """Serve's graceful shutdown: every open stream ends with its summary, as with `streamlid serve`."""
-        if self._live is not None:
-            await (await self._live).close()
-
     @app.websocket("/{path:path}")
     async def websocket(self, websocket: WebSocket) -> None:
         server = await self.live()
