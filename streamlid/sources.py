@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import threading
 import time
 from collections.abc import Callable
@@ -71,8 +72,9 @@ def find_device(spec: str | int | None) -> dict:
 class MicSource:
     """A live input device. Opens it at 16 kHz mono when it can, else at its native rate and channels."""
 
-    def __init__(self, device: str | int | None = None, blocksize_ms: int = 20) -> None:
+    def __init__(self, device: str | int | None = None, blocksize_ms: int = 20, stall_seconds: float = 5.0) -> None:
         sd = _sd()
+        self.stall_seconds = stall_seconds  # an open device that delivers nothing this long is an error
         self.device = find_device(device)
         self.description = f"{self.device['index']}: {self.device['name']}"
         self.sample_rate, self.channels = SAMPLE_RATE, 1
@@ -88,6 +90,9 @@ class MicSource:
         self.blocksize = self.sample_rate * blocksize_ms // 1000
         self._stream = None
         self._stopping = False
+        self._last_count = -1
+        self._quiet = 0.0  # seconds this process was running while no audio came
+        self._last_poll = 0.0
 
     def start(self, stream: LanguageStream) -> None:
         sd = _sd()
@@ -114,16 +119,35 @@ class MicSource:
         time.sleep(interval)
         if not self._stream.active and not self._stopping:
             raise AudioError(f"input device {self.description} stopped delivering audio (unplugged or gone?)")
+        # time this process was itself stopped (CPU starvation, SIGSTOP) does not count as the device's silence
+        now = time.monotonic()
+        elapsed, self._last_poll = min(now - self._last_poll, 4 * interval) if self._last_poll else 0.0, now
+        if stream.stats.samples_in != self._last_count:
+            self._last_count, self._quiet = stream.stats.samples_in, 0.0
+        else:
+            self._quiet += elapsed
+            if self._quiet > self.stall_seconds:
+                raise AudioError(f"input device {self.description} delivered no audio for {self.stall_seconds:.0f} s")
         return True
 
     def stop(self) -> None:
         self._stopping = True
-        if self._stream is not None:
+        if self._stream is None:
+            return
+
+        def close() -> None:
             try:
                 self._stream.abort()
                 self._stream.close()
             except Exception:  # the device may already be gone; closing must not fail the shutdown
                 pass
+
+        # a frozen sound server can block PortAudio's close for ever: give it a moment, then leave it
+        closer = threading.Thread(target=close, daemon=True)
+        closer.start()
+        closer.join(timeout=3.0)
+        if closer.is_alive():  # PortAudio is stuck; its exit handler (Pa_Terminate) would hang the exit too
+            atexit.unregister(_sd()._exit_handler)
 
 
 class FileSource:

@@ -290,3 +290,22 @@ def test_a_process_starved_of_cpu_loses_no_audio_silently(fresh_virtual_mic, ran
     heard = events[-1]["stats"]["samples_in"] / 16000
     print(f"8 s stopped: {wall:.1f} s recorded, {heard:.1f} s heard; dropped events {dropped}")
     assert wall - heard < 2.0 and not dropped, (wall, heard, dropped)
+
+
+def test_a_sound_server_that_stops_delivering_gives_a_clear_error_and_exit(fresh_virtual_mic, random_model):
+    """The daemon frozen (SIGSTOP): the device stays open but no audio arrives; the watchdog ends it."""
+    proc = listen_to(fresh_virtual_mic, random_model)
+    try:
+        t0 = time.monotonic()
+        fresh_virtual_mic.process.send_signal(signal.SIGSTOP)
+        out, err = proc.communicate(timeout=30)
+        seconds = time.monotonic() - t0
+    finally:
+        fresh_virtual_mic.process.send_signal(signal.SIGCONT)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    print(f"the daemon frozen: exit {proc.returncode} after {seconds:.2f} s")
+    assert proc.returncode == 2 and "Traceback" not in err and seconds < 15
+    assert err.strip().splitlines()[-1].endswith("delivered no audio for 5 s"), err
+    check_events(parse_json_lines(out), None, complete=False)
