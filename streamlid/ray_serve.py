@@ -21,6 +21,7 @@ import logging
 import signal
 import time
 from http import HTTPStatus
+from pathlib import Path
 
 import numpy as np
 import ray
@@ -224,7 +225,7 @@ class Ingress:
 def application(
     options: ServerOptions,
     stream_options: StreamOptions,
-    model: str | None = None,
+    model: str | Path | None = None,
     compute: str = "auto",
     threads: int | None = None,
     scorer_config: dict | None = None,
@@ -234,10 +235,9 @@ def application(
     `scorer_config` overrides Scorer's deployment options (num_replicas, autoscaling_config, ...)."""
     gpus = ray.is_initialized() and ray.cluster_resources().get("GPU", 0) > 0
     actor = {"num_gpus": 1} if gpus and compute != "cpu" else {"num_cpus": 1}
-    scorer = Scorer.options(**{"ray_actor_options": actor, **(scorer_config or {})}).bind(
-        str(model) if model else None, compute, threads
-    )
-    return Ingress.bind(scorer, options, stream_options, str(model or ""))
+    model = str(Path(model).resolve()) if model else None  # replicas may run in another directory
+    scorer = Scorer.options(**{"ray_actor_options": actor, **(scorer_config or {})}).bind(model, compute, threads)
+    return Ingress.bind(scorer, options, stream_options, model or "")
 
 
 def build_app(args: dict[str, str]) -> serve.Application:
