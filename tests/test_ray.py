@@ -183,14 +183,17 @@ def test_killing_the_model_replica_mid_stream_loses_no_stream_and_no_event(ray_u
 def test_a_call_in_flight_when_its_replica_dies_is_sent_again_and_answered_right(ray_url):
     [(name, namespace)] = scorer_replicas()
     local = Classifier.load(SHIPPED_MODEL, "cpu")
-    windows = list(np.random.default_rng(0).standard_normal((400, 16000), dtype=np.float32) * 0.1)
+    windows = list(np.random.default_rng(0).standard_normal((600, 16000), dtype=np.float32) * 0.1)
     remote = RemoteClassifier(serve.get_deployment_handle("Scorer", "streamlid"), local.info, "cpu")
-    got: list[np.ndarray] = []
-    call = threading.Thread(target=lambda: got.append(remote.log_probs(windows)))
+    got: list[tuple[np.ndarray, float]] = []
+    call = threading.Thread(target=lambda: got.append((remote.log_probs(windows), time.monotonic())))
     call.start()
-    time.sleep(1.0)  # 400 windows take the replica longer than this
+    time.sleep(0.5)  # 600 windows take the replica seconds
     ray.kill(ray.get_actor(name, namespace=namespace), no_restart=True)
+    killed_at = time.monotonic()
     call.join(60)
     assert got, "the call did not come back"
-    np.testing.assert_allclose(got[0], local.log_probs(windows), atol=1e-4)
+    scores, answered_at = got[0]
+    assert answered_at > killed_at  # the call was in flight when its replica died
+    np.testing.assert_allclose(scores, local.log_probs(windows), atol=1e-4)
     assert [n for n, _ in scorer_replicas()] != [name]
