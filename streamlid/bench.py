@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 import torch
 
 from .conversations import Score, make_conversations, read_clips, run_stream
@@ -161,9 +162,14 @@ def run(args: argparse.Namespace) -> int:
     report["stream"] = stream_cost(classifier, audio)
     print("concurrent streams...", file=sys.stderr)
     report["concurrent_1_thread"] = concurrent_streams(classifier, audio)
+    print("peak memory of listen...", file=sys.stderr)
+    args.out.mkdir(parents=True, exist_ok=True)
+    wav = args.out / "conversations.wav"
+    sf.write(wav, audio, SAMPLE_RATE)
+    report["listen_peak_rss_mb"] = round(listen_peak_rss_mb(wav, args.model), 1)
+    wav.unlink()
     print("streaming quality...", file=sys.stderr)
     report["quality"] = quality(classifier, args.manifest, args.split, args.conversations, args.seed, StreamOptions())
-    args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench.json").write_text(json.dumps(report, indent=1))
     print(json.dumps(report, indent=1))
     return 0
