@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from streamlid.conversations import Score, make_conversations, read_clips, run_stream
+from streamlid.conversations import Score, make_conversations, read_clips
 from streamlid.languages import CORE
 from streamlid.model import Classifier
 from streamlid.stream import LanguageStream, StreamOptions, replace_options
@@ -66,7 +66,7 @@ def main() -> None:
             options = replace_options(StreamOptions(), window=window, hop=hop, languages=tuple(langs), **smoothing)
             score = Score()
             for conv in single + switching:
-                score.add(conv, run_stream(LanguageStream(cached, options=options), conv.audio))
+                score.add(conv, LanguageStream(cached, options=options).run(conv.audio))
             rows.append({"window": window, "hop": hop, **smoothing, **score.summary()})
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(rows, indent=1))

@@ -19,7 +19,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from .conversations import Score, make_conversations, read_clips, run_stream
+from .conversations import Score, make_conversations, read_clips
 from .features import SAMPLE_RATE
 from .languages import CORE
 from .model import Classifier
@@ -135,7 +135,7 @@ def quality(classifier: Classifier, manifest: Path, split: str, n: int, seed: in
         for conv in make_conversations(clips, n, seed=seed + switch, switch=switch):
             stream = LanguageStream(classifier, options=options)
             stream.set_languages(langs)
-            score.add(conv, run_stream(stream, conv.audio))
+            score.add(conv, stream.run(conv.audio))
     return score.summary()
 
 

@@ -227,11 +227,7 @@ def identify_file(path: Path, classifier: Classifier, options: StreamOptions) ->
     from .audio import read_audio
 
     audio, rate = read_audio(path)
-    stream = LanguageStream(classifier, rate, audio.shape[1], options)
-    step = rate * 10
-    for i in range(0, len(audio), step):
-        stream.push(audio[i : i + step])
-    summary = stream.close()[-1]
+    summary = LanguageStream(classifier, rate, audio.shape[1], options).run(audio)[-1]
     return {
         "path": str(path),
         "language": summary["language"],

@@ -158,12 +158,3 @@ class Score:
             "conversations": len(self.first_decision),
             "speech_minutes": round(self.speech_seconds / 60, 2),
         }
-
-
-def run_stream(stream, audio: np.ndarray, chunk_seconds: float = 0.5) -> list[dict]:
-    """Push a whole recording through a LanguageStream as fast as possible; all events, summary last."""
-    step = int(chunk_seconds * SAMPLE_RATE)
-    events: list[dict] = []
-    for i in range(0, audio.size, step):
-        events += stream.push(audio[i : i + step])
-    return events + stream.close()

@@ -23,7 +23,7 @@ from .features import SAMPLE_RATE
 from .languages import name
 from .model import Classifier
 from .smoothing import SILENCE, Decider, SmoothingOptions
-from .vad import VadGate, VadOptions
+from .vad import VadGate, VadOptions, level_db
 
 
 @dataclass(frozen=True)
@@ -140,6 +140,14 @@ class LanguageStream:
         self.write(pcm)
         return self.process()
 
+    def run(self, pcm: np.ndarray) -> list[dict]:
+        """A whole recording, as fast as possible: every event, the summary last."""
+        step = self.ring.capacity // 2  # chunks the ring buffer always holds whole
+        events: list[dict] = []
+        for i in range(0, len(pcm), step):
+            events += self.push(pcm[i : i + step])
+        return events + self.close()
+
     # -- processing ------------------------------------------------------------------------------
     def process(self) -> list[dict]:
         windows = self.advance()
@@ -221,10 +229,9 @@ class LanguageStream:
     def _frame(self, frame: np.ndarray, speech: bool) -> None:
         o = self.options
         self._samples += frame.size
-        # this frame's own level: the VAD labels frames a whole chunk (plus onset) after it measured them,
-        # so its last_level_db belongs to a later frame and would make events depend on the chunk size
-        rms = float(np.sqrt(np.mean(np.square(frame, dtype=np.float64))))
-        self._level_db = 20.0 * np.log10(max(rms, 1e-6))
+        # measured here, on the frame being labelled: the VAD labels frames up to a chunk (plus onset) after
+        # it measured them, so its latest measurement would make events depend on the chunk size
+        self._level_db = level_db(frame)
         if o.level_interval > 0:
             self._level_peak = max(self._level_peak, self._level_db)
             if self.t >= self._level_next:

@@ -27,6 +27,12 @@ class VadOptions:
             raise ValueError("VAD onset and hangover must not be negative")
 
 
+def level_db(frame: np.ndarray) -> float:
+    """RMS level of a frame in dBFS (floored at -120)."""
+    rms = float(np.sqrt(np.mean(np.square(frame, dtype=np.float64))))
+    return 20.0 * np.log10(max(rms, 1e-6))
+
+
 class VadGate:
     """Frames the audio, classifies each frame, and applies onset and hangover.
 
@@ -44,12 +50,9 @@ class VadGate:
         self._pending: list[np.ndarray] = []
         self._quiet = 0
         self.in_speech = False
-        self.last_level_db = -120.0
 
     def is_speech_frame(self, frame: np.ndarray) -> bool:
-        rms = float(np.sqrt(np.mean(np.square(frame, dtype=np.float64))))
-        self.last_level_db = 20.0 * np.log10(max(rms, 1e-6))
-        if self.last_level_db < self.options.energy_floor_db:
+        if level_db(frame) < self.options.energy_floor_db:
             return False
         pcm = (np.clip(frame, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
         return self._vad.is_speech(pcm, SAMPLE_RATE)
