@@ -129,7 +129,9 @@ class RingBuffer:
     def read(self) -> np.ndarray:
         """Take everything buffered, oldest first."""
         with self._lock:
-            idx = (self._start + np.arange(self._size)) % self._buf.size
-            out = self._buf[idx]
+            end = self._start + self._size
+            out = self._buf[self._start : end].copy()
+            if end > self._buf.size:  # wrapped round
+                out = np.concatenate([out, self._buf[: end - self._buf.size]])
             self._start, self._size = 0, 0
         return out
