@@ -82,19 +82,25 @@ def select_languages(clips: list[Clip], min_minutes: float, min_speakers: int) -
     return sorted(lang for lang in minutes if minutes[lang] >= min_minutes and len(speakers[lang]) >= min_speakers)
 
 
-def holdout_speakers(clips: list[Clip], per_source: dict[str, int], synth_per_language: int, seed: int) -> set[str]:
-    """Pick whole speakers for validation: `per_source[source]` speakers from each named source, and
-    `synth_per_language` synthetic voices per language. A picked speaker leaves training in every
-    language it speaks (heidelberg_digits speakers read German and English)."""
+def holdout_speakers(
+    clips: list[Clip], per_source: dict[str, int], synth_per_language: int, seed: int, whole: list[str] = ()
+) -> set[str]:
+    """Pick whole speakers for validation: `per_source[source]` speakers from each named source,
+    `synth_per_language` synthetic voices per language, and every speaker of the sources or speaker ids
+    named in `whole` (unfamiliar recording conditions, not only unfamiliar voices). A picked speaker
+    leaves training in every language it speaks (heidelberg_digits speakers read German and English)."""
     rng = random.Random(seed)
     by_source: dict[str, set[str]] = defaultdict(set)
     synth_by_lang: dict[str, set[str]] = defaultdict(set)
+    named = set(whole)
+    held: set[str] = {c.speaker for c in clips if c.source in named or c.speaker in named}
     for c in clips:
+        if c.speaker in held:
+            continue
         if c.synthetic:
             synth_by_lang[c.language].add(c.speaker)
         else:
             by_source[c.source].add(c.speaker)
-    held: set[str] = set()
     for source, n in sorted(per_source.items()):
         speakers = sorted(by_source.get(source, ()))
         if len(speakers) > n:  # never take a source's last speaker

@@ -79,13 +79,17 @@ class CRNN(nn.Module):
         mel = mel - mel.mean(dim=-1, keepdim=True)
         return mel / (mel.std(dim=(-2, -1), keepdim=True) + 1e-3)
 
-    def forward_features(self, mel: torch.Tensor) -> torch.Tensor:
+    def embed(self, mel: torch.Tensor) -> torch.Tensor:
+        """log-mel (B, mels, T) -> the hidden layer before the output layer (B, embed_dim)."""
         x = self.normalise(mel).unsqueeze(1)  # (B, 1, mels, T)
         x = self.conv(x)  # (B, C, F, T')
         b, c, f, t = x.shape
         x = x.permute(0, 3, 1, 2).reshape(b, t, c * f)
         x, _ = self.rnn(x)
-        return self.head(torch.cat([x.mean(dim=1), x.std(dim=1, unbiased=False)], dim=-1))
+        return self.head[:-1](torch.cat([x.mean(dim=1), x.std(dim=1, unbiased=False)], dim=-1))
+
+    def forward_features(self, mel: torch.Tensor) -> torch.Tensor:
+        return self.head[-1](self.embed(mel))
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
         """(batch, samples) at 16 kHz -> logits (batch, n_languages)."""

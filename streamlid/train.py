@@ -65,6 +65,7 @@ class TrainConfig:
     min_minutes: float = 10.0  # of real training speech, for a language to be picked automatically
     min_speakers: int = 3  # distinct real speakers, likewise
     holdout: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_HOLDOUT))
+    holdout_whole: list[str] = field(default_factory=list)  # sources or speaker ids held out entirely
     synth_holdout: int = 2  # synthetic voices held out per language
     synth_share: float = 0.3
     speaker_power: float = 0.5
@@ -76,6 +77,7 @@ class TrainConfig:
     weight_decay: float = 0.05
     warmup_steps: int = 300
     label_smoothing: float = 0.1
+    adversary: float = 0.0  # > 0: weight of the speaker-adversarial loss (gradient reversal)
     amp: str = "bf16"  # bf16, fp16 or off (CUDA only)
     no_aug: list[str] = field(default_factory=list)  # augmentation groups switched off
     model: dict = field(default_factory=dict)  # ModelConfig fields other than n_languages
@@ -184,10 +186,48 @@ def evaluate(model: CRNN, bank: Bank, seconds: tuple[float, ...], batch_size: in
             "macro": _mean(per["per_language"]),
             "real_macro": _mean(per["real"]),
             "core6_closed_macro": _mean(per["core6_closed"]),
+            "core6_closed_real_macro": _mean(per["core6_closed_real"]),
             **per,
         }
     model.train()
     return out
+
+
+class _ReverseGrad(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, scale: float) -> torch.Tensor:
+        ctx.scale = scale
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return -ctx.scale * grad, None
+
+
+class SpeakerAdversary(nn.Module):
+    """Guesses which training speaker (or synthetic voice) said a window, among the speakers of the
+    window's own language, from the classifier's hidden layer; the gradient reaching that layer is
+    reversed, so the classifier learns to hide who is speaking but not which language. Restricting the
+    guess to one language's speakers matters: most speakers speak one language, so an unrestricted
+    speaker guess would also carry, and erase, the language."""
+
+    def __init__(self, bank: Bank, dim: int) -> None:
+        super().__init__()
+        pairs = sorted({(c.language, c.speaker) for c in bank.clips})
+        index = {p: k for k, p in enumerate(pairs)}
+        self.register_buffer("speaker", torch.tensor([index[(c.language, c.speaker)] for c in bank.clips]))
+        lang_index = {lang: k for k, lang in enumerate(bank.languages)}
+        allowed = torch.zeros(len(bank.languages), len(pairs), dtype=torch.bool)
+        for (lang, _), k in index.items():
+            allowed[lang_index[lang], k] = True
+        self.register_buffer("allowed", allowed)
+        self.register_buffer("label", bank.label.cpu())
+        self.net = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(inplace=True), nn.Linear(dim, len(pairs)))
+
+    def loss(self, hidden: torch.Tensor, clip: torch.Tensor, scale: float) -> torch.Tensor:
+        logits = self.net(_ReverseGrad.apply(hidden, scale)).float()
+        logits = logits.masked_fill(~self.allowed[self.label[clip]], float("-inf"))
+        return F.cross_entropy(logits, self.speaker[clip])
 
 
 def _mean(acc: dict[str, float]) -> float:
@@ -232,7 +272,7 @@ def train(cfg: TrainConfig, restart: bool = False, progress_bar: bool = True) ->
     if not languages:
         raise ValueError("no language has enough training speech; lower --min-minutes or name --languages")
     clips = [c for c in clips if c.language in languages]
-    held = holdout_speakers(clips, cfg.holdout, cfg.synth_holdout, cfg.seed)
+    held = holdout_speakers(clips, cfg.holdout, cfg.synth_holdout, cfg.seed, cfg.holdout_whole)
     train_clips = [c for c in clips if c.speaker not in held]
     val_clips = [c for c in clips if c.speaker in held]
     missing = sorted(set(languages) - {c.language for c in train_clips})
@@ -269,7 +309,9 @@ def train(cfg: TrainConfig, restart: bool = False, progress_bar: bool = True) ->
 
     model_cfg = ModelConfig(n_languages=len(languages), **cfg.model)
     model = CRNN(model_cfg).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    adversary = SpeakerAdversary(train_bank, model_cfg.embed_dim).to(device)
+    params = list(model.parameters()) + (list(adversary.parameters()) if cfg.adversary > 0 else [])
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
     use_amp = device.type == "cuda" and cfg.amp != "off"
     amp_dtype = torch.float16 if cfg.amp == "fp16" else torch.bfloat16
@@ -279,6 +321,7 @@ def train(cfg: TrainConfig, restart: bool = False, progress_bar: bool = True) ->
     if last.is_file() and not restart:
         ckpt = torch.load(last, map_location=device, weights_only=False)
         model.load_state_dict(ckpt["model"])
+        adversary.load_state_dict(ckpt["adversary"])
         opt.load_state_dict(ckpt["opt"])
         scaler.load_state_dict(ckpt["scaler"])
         gen.set_state(ckpt["gen"].cpu())
@@ -316,6 +359,7 @@ def train(cfg: TrainConfig, restart: bool = False, progress_bar: bool = True) ->
         torch.save(
             {
                 "model": model.state_dict(),
+                "adversary": adversary.state_dict(),
                 "opt": opt.state_dict(),
                 "scaler": scaler.state_dict(),
                 "gen": gen.get_state(),
@@ -333,7 +377,8 @@ def train(cfg: TrainConfig, restart: bool = False, progress_bar: bool = True) ->
             metrics = evaluate(net, val_bank, cfg.val_seconds)
             entry["score"] = round(score(metrics), 4)
             entry["val"] = {
-                k: {m: v[m] for m in ("macro", "real_macro", "core6_closed_macro")} for k, v in metrics.items()
+                k: {m: v[m] for m in ("macro", "real_macro", "core6_closed_macro", "core6_closed_real_macro")}
+                for k, v in metrics.items()
             }
             if entry["score"] > state["best"]:
                 state["best"] = entry["score"]
@@ -360,15 +405,22 @@ def train(cfg: TrainConfig, restart: bool = False, progress_bar: bool = True) ->
         for group in opt.param_groups:
             group["lr"] = lr_at(cfg, state["step"], progress())
         with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
-            logits = model.forward_features(mel)
-        loss = F.cross_entropy(logits.float(), train_bank.label[idx], label_smoothing=cfg.label_smoothing)
+            hidden = model.embed(mel)
+            logits = model.head[-1](hidden)
+        lang_loss = F.cross_entropy(logits.float(), train_bank.label[idx], label_smoothing=cfg.label_smoothing)
+        loss = lang_loss
+        if cfg.adversary > 0:
+            with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
+                # DANN's ramp: the reversed gradient grows from 0 as the language head learns
+                ramp = 2 / (1 + math.exp(-10 * progress())) - 1
+                loss = loss + cfg.adversary * adversary.loss(hidden, idx, ramp)
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.unscale_(opt)
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         scaler.step(opt)
         scaler.update()
-        loss_ema = loss.detach() if state["step"] == start_step else 0.98 * loss_ema + 0.02 * loss.detach()
+        loss_ema = lang_loss.detach() if state["step"] == start_step else 0.98 * loss_ema + 0.02 * lang_loss.detach()
         state["step"] += 1
         state["elapsed"] = start_elapsed + time.monotonic() - t0
         bar.update(1)
@@ -414,6 +466,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     a("--min-minutes", type=float, help=f"automatic languages: real training minutes needed (default {d.min_minutes})")
     a("--min-speakers", type=int, help=f"automatic languages: real speakers needed (default {d.min_speakers})")
     a("--holdout", type=json.loads, help="JSON {source: speakers held out for validation}")
+    a(
+        "--holdout-whole",
+        type=lambda s: s.split(","),
+        metavar="NAMES",
+        help="comma-separated sources and/or speaker ids (source:id) held out entirely, for validation on "
+        "unfamiliar recording conditions",
+    )
     a("--synth-holdout", type=int, help=f"synthetic voices held out per language (default {d.synth_holdout})")
     a("--synth-share", type=float, help=f"share of synthetic draws per language (default {d.synth_share})")
     a("--speaker-power", type=float, help=f"speaker weight = minutes**power (default {d.speaker_power})")
@@ -431,6 +490,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     a("--weight-decay", type=float)
     a("--warmup-steps", type=int)
     a("--label-smoothing", type=float)
+    a("--adversary", type=float, help="weight of the speaker-adversarial loss (default 0: off)")
     a("--amp", choices=["bf16", "fp16", "off"], help=f"mixed precision on CUDA (default {d.amp})")
     a(
         "--no-aug",

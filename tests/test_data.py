@@ -65,6 +65,19 @@ def test_holdout_takes_whole_speakers_deterministically():
     assert len([s for s in held if s.startswith("tts:")]) == 1
 
 
+def test_holdout_of_whole_sources_and_named_speakers():
+    clips = [clip("eng", f"rav:{i}", source="rav") for i in range(4)]
+    clips += [clip(lang, "ivr:allison", source="ivr") for lang in ("eng", "spa")]
+    clips += [clip("spa", "ivr:julia", source="ivr")]
+    clips += [clip("deu", f"emo:{i}", source="emo") for i in range(3)]
+    held = holdout_speakers(clips, {"rav": 1}, synth_per_language=0, seed=0, whole=["emo", "ivr:allison"])
+    assert {"emo:0", "emo:1", "emo:2", "ivr:allison"} <= held
+    assert "ivr:julia" not in held
+    assert len([s for s in held if s.startswith("rav:")]) == 1
+    # without `whole` the draw from the other sources is the one it always was
+    assert holdout_speakers(clips, {"rav": 1}, 0, seed=0) == {s for s in held if s.startswith("rav:")}
+
+
 def test_decode_real_clips_to_int16_16k():
     rows = [r for r in manifest() if r["split"] == "train" and r["source"] == "emodb"][:2]
     audio = decode_clips(

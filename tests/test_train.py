@@ -7,13 +7,21 @@ import csv
 import json
 from dataclasses import replace
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from conftest import DATA, manifest
 
 from streamlid.data import Bank, decode_clips, read_manifest
 from streamlid.model import CRNN, ModelConfig, load_model
-from streamlid.train import TrainConfig, config_from_args, configure_parser, train, without_languages
+from streamlid.train import (
+    SpeakerAdversary,
+    TrainConfig,
+    config_from_args,
+    configure_parser,
+    train,
+    without_languages,
+)
 
 TINY = {"channels": [8, 16, 16, 24], "time_pool": [2, 2, 1, 1], "rnn_hidden": 24, "embed_dim": 32, "dropout": 0.0}
 
@@ -114,3 +122,60 @@ def test_dropping_a_language_keeps_the_others_logits():
     with torch.inference_mode():
         assert torch.allclose(smaller(x), model(x)[:, [0, 2]])
     assert smaller.cfg.n_languages == 2 and model.cfg.n_languages == 3
+
+
+def test_speaker_adversary_reverses_its_gradient_and_guesses_within_the_language(tmp_path):
+    spec = tiny_manifest(tmp_path / "tiny.csv")
+    path, root = spec.split("=")
+    clips = read_manifest(path, root)
+    bank = Bank(clips, [np.zeros(1600, dtype=np.int16)] * len(clips), ["eng", "spa"], torch.device("cpu"))
+    adversary = SpeakerAdversary(bank, dim=8)
+    # three speakers per language: each clip's guess is among its own language's three
+    assert adversary.allowed.sum(dim=1).tolist() == [3, 3]
+    idx = torch.arange(len(bank))
+    assert adversary.allowed[adversary.label[idx], adversary.speaker[idx]].all()
+
+    hidden = torch.randn(len(bank), 8, requires_grad=True)
+    adversary.loss(hidden, idx, 1.0).backward()
+    reversed_grad = hidden.grad.clone()
+    hidden.grad = None
+    plain = adversary.net(hidden).masked_fill(~adversary.allowed[adversary.label[idx]], float("-inf"))
+    F.cross_entropy(plain, adversary.speaker[idx]).backward()
+    assert torch.allclose(reversed_grad, -hidden.grad)
+
+
+def test_tiny_run_with_the_adversary_learns(tmp_path):
+    torch.set_num_threads(2)
+    cfg = TrainConfig(
+        out=str(tmp_path / "run"),
+        manifests=[tiny_manifest(tmp_path / "tiny.csv")],
+        min_minutes=0,
+        min_speakers=1,
+        holdout={"ravdess": 1, "spanish_ser": 1},
+        adversary=0.5,
+        batch_size=8,
+        steps=30,
+        crop_s=(0.5, 0.8),
+        lr=1e-2,
+        warmup_steps=5,
+        eval_every=30,
+        val_seconds=(1.0,),
+        workers=1,
+        no_aug=["all"],
+        model=TINY,
+        compute="cpu",
+    )
+    result = train(cfg, progress_bar=False)
+    assert result["steps"] == 30
+    path, root = cfg.manifests[0].split("=")
+    clips = read_manifest(path, root)
+    bank = Bank(clips, decode_clips(clips), ["eng", "spa"], torch.device("cpu"))
+    torch.manual_seed(0)
+    before = clean_loss(CRNN(ModelConfig(n_languages=2, **TINY)), bank)
+    saved = torch.load(tmp_path / "run" / "last.pt", weights_only=False)
+    trained = CRNN(ModelConfig(n_languages=2, **TINY))
+    trained.load_state_dict(saved["model"])
+    assert clean_loss(trained, bank) < 0.8 * before
+    assert saved["adversary"]["net.2.weight"].shape == (4, TINY["embed_dim"])  # 2 training speakers per language
+    _, info = load_model(tmp_path / "run" / "model.safetensors")  # the shipped model has no adversary in it
+    assert info.training["config"]["adversary"] == 0.5

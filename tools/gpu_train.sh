@@ -4,6 +4,8 @@
 #   tools/gpu_train.sh unpack .devdata/partN.zip
 #   tools/gpu_train.sh decode                decode what has arrived into the int16 cache
 #   tools/gpu_train.sh train NAME [OPTIONS]  one run in /root/runs/NAME (log: /root/runs/NAME.log)
+#   tools/gpu_train.sh many FILE PREFIX [OPTIONS]  one run per line "NAME OPTIONS" of FILE, all at once on
+#                                            the one GPU, as PREFIX+NAME; OPTIONS are added to every run
 #   tools/gpu_train.sh pack OUT              the runs' configs, logs and models (no resume state) -> OUT.tar.gz
 set -euo pipefail
 DATA=/root/shared/data
@@ -25,6 +27,17 @@ train)
     shift 2
     python3 -m streamlid.train --manifest $DATA/manifest.csv --synth-manifest $DATA/synth/manifest.csv \
         --cache $CACHE --out $RUNS/"$name" --quiet "$@" >$RUNS/"$name".log 2>&1
+    ;;
+many)
+    file=$2 prefix=$3
+    shift 3
+    while read -r name opts; do
+        [ -z "$name" ] || [ "${name:0:1}" = "#" ] && continue
+        # shellcheck disable=SC2086  # opts is a list of options
+        "$0" train "$prefix$name" "$@" $opts </dev/null &
+    done <"$file"
+    wait
+    tail -n 1 $RUNS/"$prefix"*.log
     ;;
 pack) tar -czf "$2".tar.gz -C $RUNS --exclude=last.pt --exclude=last.tmp . ;;
 *)
