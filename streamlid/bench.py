@@ -2,6 +2,10 @@
 streaming quality (time to decision, switch latency, false switches) on synthetic conversations.
 
     streamlid bench --out bench-results          # CPU part, a few minutes on 2 cores
+    streamlid bench --quick --conversations 2    # a smoke run, rough numbers, well under a minute
+
+Writes bench.json and a markdown report (bench.md, every number with the command that measured it) with
+its plot beside it.
 """
 
 from __future__ import annotations
@@ -9,7 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
+import shlex
 import subprocess
 import sys
 import time
@@ -22,10 +26,18 @@ import torch
 from .conversations import Score, make_conversations, read_clips
 from .features import SAMPLE_RATE
 from .languages import CORE
-from .model import Classifier
+from .model import DEFAULT_MODEL, Classifier
 from .stream import LanguageStream, StreamOptions
 
 DEFAULT_MANIFEST = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "manifest.csv"
+# issue [4/6]: met when the measured value is at most the limit
+TARGETS = {
+    "cpu_ms_per_window": (10.0, "ms"),
+    "listen_peak_rss_mb": (400.0, "MB"),
+    "first_decision_p50": (1.0, "s"),
+    "switch_p50": (1.5, "s"),
+    "false_switches_per_10min": (1.0, ""),
+}
 
 
 def cpu_ms_per_window(classifier: Classifier, seconds: float, batch: int = 1, reps: int = 30) -> float:
@@ -103,28 +115,25 @@ def concurrent_streams(classifier: Classifier, audio: np.ndarray, seconds: float
     return {
         "streams": lo,
         "threads": torch.get_num_threads(),
-        "wall_seconds_per_10s": {str(k): round(v, 2) for k, v in sorted(results.items())},
+        "audio_seconds": seconds,
+        "wall_seconds": {str(k): round(v, 2) for k, v in sorted(results.items())},
     }
+
+
+# Linux carries a process's peak RSS across exec, so a child started straight from this (large) process
+# would report at least our own size: a small Python in between starts `listen` and reports its peak.
+PEAK_RSS_OF_CHILD = (
+    "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL);"
+    " print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+)
 
 
 def listen_peak_rss_mb(audio_file: Path, model: str | None) -> float:
     """Peak resident memory of `streamlid listen --input FILE --fast` in a child process."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "streamlid",
-        "listen",
-        "--input",
-        str(audio_file),
-        "--fast",
-        "--json",
-        "--compute",
-        "cpu",
-    ]
-    if model:
-        cmd += ["--model", model]
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    cmd = [sys.executable, "-m", "streamlid", "listen", "--input", str(audio_file), "--fast", "--json"]
+    cmd += ["--compute", "cpu"] + (["--model", model] if model else [])
+    out = subprocess.run([sys.executable, "-c", PEAK_RSS_OF_CHILD, *cmd], check=True, capture_output=True, text=True)
+    return int(out.stdout) / 1024  # ru_maxrss is in KiB on Linux
 
 
 def quality(classifier: Classifier, manifest: Path, split: str, n: int, seed: int, options: StreamOptions) -> dict:
@@ -139,6 +148,144 @@ def quality(classifier: Classifier, manifest: Path, split: str, n: int, seed: in
     return score.summary()
 
 
+def target(key: str, value: float | None) -> str:
+    """`≤ limit unit: met`, or missed and by how much; '' for a measure without a target."""
+    if key not in TARGETS:
+        return ""
+    limit, unit = TARGETS[key]
+    goal = f"≤ {limit:g} {unit}".rstrip()
+    if value is None:
+        return f"{goal}: missed (never, in half or more)"
+    return f"{goal}: met" if value <= limit else f"{goal}: missed by {value - limit:.3g} {unit}".rstrip()
+
+
+def seconds_cell(value: float | None, never: int, total: int) -> str:
+    """A latency percentile: seconds, or never (a decision that never came counts as infinitely late)."""
+    if value is None:
+        return f"never ({never} of {total} never)" if never else "never"
+    return f"{value:.2f} s ({never} of {total} never)" if never else f"{value:.2f} s"
+
+
+def markdown_report(report: dict, plot: str) -> str:
+    """Every number of `report` in markdown tables, under the command that measured them."""
+    s, c, q = report["stream"], report["concurrent_1_thread"], report["quality"]
+    rows = [
+        (f"model CPU time per window of {float(w):g} s", f"{ms:.2f} ms", target("cpu_ms_per_window", ms))
+        for w, ms in report["cpu_ms_per_window"].items()
+    ]
+    rows += [
+        (
+            f"real-time factor of one stream ({s['audio_seconds']:g} s of conversations, 20 ms chunks)",
+            f"{s['real_time_factor']:g} ({s['cpu_seconds']:g} CPU s, {s['windows']} windows)",
+            "",
+        ),
+        (
+            "chunk pushed → its events, one stream, p50 / p99",
+            f"{s['latency_ms_p50']:g} / {s['latency_ms_p99']:g} ms",
+            "",
+        ),
+        (f"concurrent real-time streams, one process, {c['threads']} thread, cross-stream batching", c["streams"], ""),
+        (
+            "peak RSS of `streamlid listen --input F --fast`",
+            f"{report['listen_peak_rss_mb']:g} MB",
+            target("listen_peak_rss_mb", report["listen_peak_rss_mb"]),
+        ),
+    ]
+    n = q["conversations"]
+    quality = [
+        (
+            "speech onset → first correct decision that holds, p50 / p90",
+            f"{seconds_cell(q['first_decision_p50'], q['first_decision_never'], n)}"
+            f" / {seconds_cell(q['first_decision_p90'], 0, n)}",
+            target("first_decision_p50", q["first_decision_p50"]),
+        ),
+        (
+            "language switch → correct new decision, p50 / p90",
+            f"{seconds_cell(q['switch_p50'], q['switch_never'], n // 2)} / {seconds_cell(q['switch_p90'], 0, n // 2)}",
+            target("switch_p50", q["switch_p50"]),
+        ),
+        (
+            "false switches per 10 min of one-language speech",
+            f"{q['false_switches_per_10min']:g}",
+            target("false_switches_per_10min", q["false_switches_per_10min"]),
+        ),
+        ("fraction of speech time with the right decision", f"{q['correct_fraction']:g}", ""),
+        ("conversations (one-language + switching), speech", f"{n}, {q['speech_minutes']:g} min", ""),
+    ]
+
+    def table(rows: list[tuple]) -> list[str]:
+        return ["| measure | value | target |", "|---|---|---|"] + [f"| {a} | {b} | {t} |" for a, b, t in rows]
+
+    m = report["machine"]
+    lines = [
+        "# streamlid bench",
+        "",
+        f"Reproduce: `{report['command']}`",
+        "",
+        f"Model {report['model']}; {m['cpus']} CPUs, torch {m['torch']}; {report['date']}."
+        + (" Quick run: few repetitions, rough numbers." if report.get("quick") else ""),
+        "",
+        "## Cost on the CPU (one thread)",
+        "",
+        *table(rows),
+        "",
+        f"![CPU time per window and concurrent streams]({plot})",
+        "",
+        f"Concurrent streams: wall time to process {c['audio_seconds']:g} s of audio for N streams"
+        f" (real time holds below {0.9 * c['audio_seconds']:g} s):",
+        "",
+        "| streams | " + " | ".join(c["wall_seconds"]) + " |",
+        "|---|" + "---|" * len(c["wall_seconds"]),
+        "| wall seconds | " + " | ".join(f"{v:g}" for v in c["wall_seconds"].values()) + " |",
+        "",
+        f"## Streaming quality (default settings, `{report['split']}` split, seed {report['seed']})",
+        "",
+        *table(quality),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def plot_cost(report: dict, path: Path) -> None:
+    """CPU time per window against its length, and wall time against the number of concurrent streams."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import ScalarFormatter
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.6))
+    cpu = report["cpu_ms_per_window"]
+    a.plot([float(w) for w in cpu], list(cpu.values()), marker="o")
+    a.axhline(TARGETS["cpu_ms_per_window"][0], color="tab:red", ls="--", label="target")
+    a.set_xlabel("window (s)")
+    a.set_ylabel("CPU ms per window, 1 thread")
+    a.set_ylim(bottom=0)
+    a.legend()
+    c = report["concurrent_1_thread"]
+    b.plot([int(k) for k in c["wall_seconds"]], list(c["wall_seconds"].values()), marker="o")
+    b.axhline(0.9 * c["audio_seconds"], color="tab:red", ls="--", label="real-time limit")
+    b.set_xscale("log", base=2)
+    b.xaxis.set_major_formatter(ScalarFormatter())
+    b.set_xlabel("concurrent streams")
+    b.set_ylabel(f"wall s per {c['audio_seconds']:g} s of audio")
+    b.legend()
+    for ax in (a, b):
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write_report(report: dict, path: Path) -> Path:
+    """The markdown report at `path` and its plot beside it; returns the plot's path."""
+    plot = path.with_name(f"{path.stem}-cost.png")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    plot_cost(report, plot)
+    path.write_text(markdown_report(report, plot.name), encoding="utf-8")
+    return plot
+
+
 def configure_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None, help="model weights [shipped model]")
     p.add_argument("--manifest", type=Path, default=DEFAULT_MANIFEST, help="clips for conversations [%(default)s]")
@@ -146,6 +293,21 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--conversations", type=int, default=40, help="conversations of each kind [%(default)s]")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("bench-results"), help="report folder [%(default)s]")
+    p.add_argument("--report", type=Path, default=None, help="markdown report [OUT/bench.md]; its plot beside it")
+    p.add_argument("--quick", action="store_true", help="few repetitions and short runs: a smoke test, rough numbers")
+
+
+def command(args: argparse.Namespace) -> str:
+    """The `streamlid bench` command line that reproduces `args` (options left at their default omitted)."""
+    p = argparse.ArgumentParser()
+    configure_parser(p)
+    defaults = vars(p.parse_args([]))
+    parts = ["streamlid", "bench"]
+    for key, value in vars(args).items():
+        if key in defaults and value != defaults[key] or key == "out":
+            flag = "--" + key.replace("_", "-")
+            parts += [flag] if value is True else [flag, str(value)]
+    return shlex.join(parts)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -153,15 +315,26 @@ def run(args: argparse.Namespace) -> int:
     classifier = Classifier.load(args.model, "cpu")
     langs = [c for c in CORE if c in classifier.languages]
     clips = read_clips(args.manifest, args.split, langs)
-    convs = make_conversations(clips, 6, seed=args.seed, switch=True)
+    convs = make_conversations(clips, 1 if args.quick else 6, seed=args.seed, switch=True)
     audio = np.concatenate([c.audio for c in convs])
-    report: dict = {"machine": {"cpus": os.cpu_count(), "torch": torch.__version__}}
+    report: dict = {
+        "command": command(args),
+        "model": str(args.model or DEFAULT_MODEL.relative_to(DEFAULT_MODEL.parent.parent)),
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "quick": args.quick,
+        "split": args.split,
+        "seed": args.seed,
+        "machine": {"cpus": os.cpu_count(), "torch": torch.__version__},
+    }
     print("model cost per window (1 thread)...", file=sys.stderr)
-    report["cpu_ms_per_window"] = {str(s): round(cpu_ms_per_window(classifier, s), 2) for s in (0.5, 1.0, 2.0, 3.0)}
+    reps = 3 if args.quick else 30
+    report["cpu_ms_per_window"] = {
+        str(s): round(cpu_ms_per_window(classifier, s, reps=reps), 2) for s in (0.5, 1.0, 2.0, 3.0)
+    }
     print("stream cost and latency...", file=sys.stderr)
     report["stream"] = stream_cost(classifier, audio)
     print("concurrent streams...", file=sys.stderr)
-    report["concurrent_1_thread"] = concurrent_streams(classifier, audio)
+    report["concurrent_1_thread"] = concurrent_streams(classifier, audio, seconds=1.0 if args.quick else 10.0)
     print("peak memory of listen...", file=sys.stderr)
     args.out.mkdir(parents=True, exist_ok=True)
     wav = args.out / "conversations.wav"
@@ -171,5 +344,8 @@ def run(args: argparse.Namespace) -> int:
     print("streaming quality...", file=sys.stderr)
     report["quality"] = quality(classifier, args.manifest, args.split, args.conversations, args.seed, StreamOptions())
     (args.out / "bench.json").write_text(json.dumps(report, indent=1))
+    md = args.report or args.out / "bench.md"
+    plot = write_report(report, md)
     print(json.dumps(report, indent=1))
+    print(f"wrote {args.out / 'bench.json'}, {md} and {plot}", file=sys.stderr)
     return 0

@@ -1,0 +1,97 @@
+"""`streamlid bench`: a quick real run writes bench.json, the markdown report and its plot.
+
+The numbers are real measurements of the shipped model (rough: `--quick`); nothing is timed here, the
+tests check that every measured number reaches the report and that the command in it reproduces the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+
+import numpy as np
+import pytest
+from conftest import DATA, SR, write_wav
+from matplotlib.image import imread
+
+from streamlid import bench
+
+
+def bench_args(*argv: str) -> argparse.Namespace:
+    p = argparse.ArgumentParser()
+    bench.configure_parser(p)
+    return p.parse_args(list(argv))
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory, shipped_model) -> tuple[argparse.Namespace, dict, str]:
+    out = tmp_path_factory.mktemp("bench")
+    args = bench_args("--quick", "--conversations", "1", "--manifest", str(DATA / "manifest.csv"), "--out", str(out))
+    assert bench.run(args) == 0
+    report = json.loads((out / "bench.json").read_text())
+    return args, report, (out / "bench.md").read_text(encoding="utf-8")
+
+
+def test_report_holds_every_measured_number(quick_run) -> None:
+    args, report, md = quick_run
+    assert f"Reproduce: `{report['command']}`" in md
+    for seconds, ms in report["cpu_ms_per_window"].items():
+        assert f"| model CPU time per window of {float(seconds):g} s | {ms:.2f} ms | ≤ 10 ms: " in md
+    s = report["stream"]
+    assert f"| {s['real_time_factor']:g} ({s['cpu_seconds']:g} CPU s, {s['windows']} windows) |" in md
+    assert f"| {s['latency_ms_p50']:g} / {s['latency_ms_p99']:g} ms |" in md
+    c = report["concurrent_1_thread"]
+    assert f"cross-stream batching | {c['streams']} |" in md
+    assert "| streams | " + " | ".join(c["wall_seconds"]) + " |" in md
+    assert "| wall seconds | " + " | ".join(f"{v:g}" for v in c["wall_seconds"].values()) + " |" in md
+    assert f"| {report['listen_peak_rss_mb']:g} MB | ≤ 400 MB: " in md
+    q = report["quality"]
+    assert f"| false switches per 10 min of one-language speech | {q['false_switches_per_10min']:g} |" in md
+    assert f"| {q['correct_fraction']:g} |" in md
+    assert f"| {q['conversations']}, {q['speech_minutes']:g} min |" in md
+    assert q["conversations"] == 2  # one of each kind
+    assert "Quick run" in md
+
+
+def test_report_plot_is_beside_it_and_linked(quick_run) -> None:
+    args, _, md = quick_run
+    plot = args.out / "bench-cost.png"
+    assert f"]({plot.name})" in md
+    image = imread(plot)
+    assert image.shape[0] > 200 and image.shape[1] > 400
+    assert image[..., :3].std() > 0.05  # not a blank canvas
+
+
+def test_report_elsewhere_gets_its_own_plot(quick_run, tmp_path) -> None:
+    _, report, _ = quick_run
+    plot = bench.write_report(report, tmp_path / "sub" / "cpu.md")
+    assert plot == tmp_path / "sub" / "cpu-cost.png" and plot.is_file()
+    assert "](cpu-cost.png)" in (tmp_path / "sub" / "cpu.md").read_text(encoding="utf-8")
+
+
+def test_command_reproduces_the_arguments(quick_run) -> None:
+    args, report, _ = quick_run
+    argv = shlex.split(report["command"])
+    assert argv[:2] == ["streamlid", "bench"]
+    assert bench_args(*argv[2:]) == args
+    other = bench_args("--out", "x", "--report", "r.md", "--seed", "3")
+    assert bench_args(*shlex.split(bench.command(other))[2:]) == other
+
+
+def test_targets_say_met_or_by_how_much_missed() -> None:
+    assert bench.target("cpu_ms_per_window", 4.0) == "≤ 10 ms: met"
+    assert bench.target("listen_peak_rss_mb", 450.0) == "≤ 400 MB: missed by 50 MB"
+    assert bench.target("first_decision_p50", None) == "≤ 1 s: missed (never, in half or more)"
+    assert bench.target("switch_p90", 3.0) == ""
+
+
+def test_listen_peak_rss_is_the_child_alone(tmp_path) -> None:
+    """Linux carries peak RSS across exec: a child of a big process must not report the parent's size."""
+    wav = write_wav(
+        tmp_path / "noise.wav", np.random.default_rng(0).standard_normal(3 * SR).astype(np.float32) * 0.05, SR
+    )
+    ballast = np.ones(100_000_000)  # 800 MB in this process
+    rss = bench.listen_peak_rss_mb(wav, None)
+    assert ballast[-1] == 1.0
+    assert 50 < rss < 700
