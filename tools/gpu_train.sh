@@ -34,7 +34,7 @@ many)
     while read -r name opts; do
         [ -z "$name" ] || [ "${name:0:1}" = "#" ] && continue
         # shellcheck disable=SC2086  # opts is a list of options
-        "$0" train "$prefix$name" "$@" $opts </dev/null &
+        bash "$0" train "$prefix$name" "$@" $opts </dev/null &
     done <"$file"
     wait
     tail -n 1 $RUNS/"$prefix"*.log
