@@ -3,6 +3,10 @@
     python tools/devdata.py pack --parts 2 --languages eng,deu,...    # here: .devdata/part{1,2}.zip
     python tools/devdata.py unpack .devdata/part1.zip /root/shared/data  # there, one call per part
     python tools/devdata.py decode /root/shared/data /root/cache/bank     # there, once: int16 cache
+    python tools/devdata.py pack-dir /work/kokoro_synth kokoro              # more synthetic speech: .devdata/kokoro.zip
+
+A folder packed with pack-dir (a manifest.csv beside its audio) unpacks to <data>/<name>/ and is read as
+one more synthetic manifest (`--synth-manifest <data>/<name>/manifest.csv`).
 
 The zips hold the Opus files under their manifest paths (stored, not recompressed) and, in part 1,
 the train rows of both manifests with only the columns training reads. Dev rows are never packed.
@@ -59,11 +63,22 @@ def pack(shared: Path, out: Path, parts: int, languages: set[str]) -> None:
         print(f"{p}: {p.stat().st_size / 2**20:.1f} MiB")
 
 
+def pack_dir(folder: Path, name: str, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(out / f"{name}.zip", "w", zipfile.ZIP_STORED) as zf:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                zf.write(path, f"{name}/{path.relative_to(folder)}")
+    print(f"{out / name}.zip: {(out / f'{name}.zip').stat().st_size / 2**20:.1f} MiB")
+
+
 def decode(root: Path, cache: Path, workers: int) -> None:
     """Decode every clip already unpacked (the cache grows as parts arrive)."""
     from streamlid.data import load_cached, read_manifest
 
-    clips = read_manifest(root / "manifest.csv") + read_manifest(root / "synth/manifest.csv", synthetic=True)
+    clips = read_manifest(root / "manifest.csv")
+    for synth in sorted(root.glob("*/manifest.csv")):
+        clips += read_manifest(synth, synthetic=True)
     clips = [c for c in clips if c.path.is_file()]
     audio = load_cached(clips, cache, workers, progress=True)
     print(f"{len(clips)} clips, {sum(len(a) for a in audio) / 16000 / 3600:.2f} h decoded into {cache}.npy")
@@ -77,6 +92,10 @@ def main() -> None:
     a.add_argument("--out", type=Path, default=Path(".devdata"))
     a.add_argument("--parts", type=int, default=2)
     a.add_argument("--languages", required=True)
+    a = sub.add_parser("pack-dir")
+    a.add_argument("folder", type=Path)
+    a.add_argument("name")
+    a.add_argument("--out", type=Path, default=Path(".devdata"))
     a = sub.add_parser("unpack")
     a.add_argument("zip", type=Path)
     a.add_argument("dest", type=Path)
@@ -87,6 +106,8 @@ def main() -> None:
     args = p.parse_args()
     if args.cmd == "pack":
         pack(args.shared, args.out, args.parts, set(args.languages.split(",")))
+    elif args.cmd == "pack-dir":
+        pack_dir(args.folder, args.name, args.out)
     elif args.cmd == "unpack":
         with zipfile.ZipFile(args.zip) as zf:
             zf.extractall(args.dest)
