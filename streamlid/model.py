@@ -15,7 +15,7 @@ from .features import FeatureConfig, LogMel
 
 FORMAT = "streamlid-model"
 FORMAT_VERSION = 1
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "streamlid-v1.safetensors"
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "streamlid-v2.safetensors"
 
 
 class ModelError(Exception):

@@ -20,7 +20,7 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright (
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
-REAL_MODEL = ROOT / "models" / "streamlid-v1.safetensors"
+REAL_MODEL = ROOT / "models" / "streamlid-v2.safetensors"
 DEU = DATA / "real/commonvoice/deu/unknown-2025-08-06-2025-08-06.opus"
 FRA = DATA / "real/commonvoice/fra/unknown-2025-06-29-2025-06-29.opus"
 RIGHT_DEU = DATA / "real/commonvoice/deu/unknown-2025-11-20-2025-11-20.opus"  # one the trained model (v1) gets right

@@ -204,7 +204,7 @@ def test_cli_counts_skips_and_reuses_peer_cache(tmp_path, capsys, monkeypatch):
 def test_evaluate_shipped_model_on_dev_clips(tmp_path):
     opts = ev.EvalOptions(durations=(1.0, 3.0), crops_per_clip=2, bootstrap=200)
     result = ev.evaluate(dev_rows(2), Classifier.load(None, "cpu"), opts)
-    md = ev.write_report({**result, "model": "streamlid-v1", "manifest": "dev"}, tmp_path)
+    md = ev.write_report({**result, "model": "streamlid-v2", "manifest": "dev"}, tmp_path)
     for name in ("report.md", "report.json", "accuracy_vs_duration.png", "confusion_core6_1s.png"):
         assert (tmp_path / name).stat().st_size > 0
     assert (tmp_path / "confusion_core6_3s.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -38,7 +38,7 @@ jsonschema = pytest.importorskip("jsonschema", reason="jsonschema (test extra) v
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
-REAL_MODEL = ROOT / "models" / "streamlid-v1.safetensors"
+REAL_MODEL = ROOT / "models" / "streamlid-v2.safetensors"
 CLIPS = {
     "deu": DATA / "real/commonvoice/deu/unknown-2025-08-06-2025-08-06.opus",
     "fra": DATA / "real/commonvoice/fra/unknown-2025-06-29-2025-06-29.opus",

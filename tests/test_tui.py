@@ -15,7 +15,7 @@ from streamlid.tui import Dashboard, DashboardState, LanguageBar
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
-REAL_MODEL = ROOT / "models" / "streamlid-v1.safetensors"
+REAL_MODEL = ROOT / "models" / "streamlid-v2.safetensors"
 DEU = DATA / "real/commonvoice/deu/unknown-2025-09-24-2025-09-24.opus"  # 9.7 s
 RIGHT_DEU = DATA / "real/commonvoice/deu/unknown-2025-11-20-2025-11-20.opus"  # one the trained model (v1) gets right
 LANGS = ["eng", "deu", "fra", "spa", "cmn", "rus"]
