@@ -148,15 +148,19 @@ def quality(classifier: Classifier, manifest: Path, split: str, n: int, seed: in
     return score.summary()
 
 
+def goal(key: str) -> str:
+    """`≤ limit unit`; '' for a measure without a target."""
+    return f"≤ {TARGETS[key][0]:g} {TARGETS[key][1]}".rstrip() if key in TARGETS else ""
+
+
 def target(key: str, value: float | None) -> str:
     """`≤ limit unit: met`, or missed and by how much; '' for a measure without a target."""
     if key not in TARGETS:
         return ""
     limit, unit = TARGETS[key]
-    goal = f"≤ {limit:g} {unit}".rstrip()
     if value is None:
-        return f"{goal}: missed (never, in half or more)"
-    return f"{goal}: met" if value <= limit else f"{goal}: missed by {value - limit:.3g} {unit}".rstrip()
+        return f"{goal(key)}: missed (never, in half or more)"
+    return f"{goal(key)}: met" if value <= limit else f"{goal(key)}: missed by {value - limit:.3g} {unit}".rstrip()
 
 
 def seconds_cell(value: float | None, never: int, total: int) -> str:
@@ -252,7 +256,7 @@ def plot_cost(report: dict, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import ScalarFormatter
+    from matplotlib.ticker import StrMethodFormatter
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.6))
     cpu = report["cpu_ms_per_window"]
@@ -266,7 +270,7 @@ def plot_cost(report: dict, path: Path) -> None:
     b.plot([int(k) for k in c["wall_seconds"]], list(c["wall_seconds"].values()), marker="o")
     b.axhline(0.9 * c["audio_seconds"], color="tab:red", ls="--", label="real-time limit")
     b.set_xscale("log", base=2)
-    b.xaxis.set_major_formatter(ScalarFormatter())
+    b.xaxis.set_major_formatter(StrMethodFormatter("{x:g}"))
     b.set_xlabel("concurrent streams")
     b.set_ylabel(f"wall s per {c['audio_seconds']:g} s of audio")
     b.legend()
