@@ -357,7 +357,8 @@ def build_parser() -> argparse.ArgumentParser:
             if e.name != module_name:
                 raise
             continue
-        p = sub.add_parser(command, help=help_text, description=(module.__doc__ or help_text).strip().splitlines()[0])
+        first_paragraph = " ".join((module.__doc__ or help_text).strip().split("\n\n")[0].split())
+        p = sub.add_parser(command, help=help_text, description=first_paragraph)
         module.configure_parser(p)
         p.set_defaults(func=module.run)
     return parser
