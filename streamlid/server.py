@@ -569,12 +569,6 @@ class BackgroundServer:
         self._started.set()
         self.loop.run_forever()
 
-    def open_stream(self, label: str, stream: LanguageStream) -> str:
-        async def open_it() -> str:
-            return self.server.open_stream(label, stream.sample_rate, stream.channels, stream.languages)
-
-        return asyncio.run_coroutine_threadsafe(open_it(), self.loop).result()
-
     def publisher(self, sid: str) -> Callable[[list[dict]], None]:
         """A sink that hands the events to the server's loop without waiting."""
         return lambda events: self.loop.call_soon_threadsafe(self.server.publish, sid, events)
@@ -593,11 +587,14 @@ def serve_stream(
     ValueError with a one-line reason for a bad address, a missing token or a port that is taken."""
     host, port = parse_host_port(address)
     options = ServerOptions(host=host, port=port, token=token or os.environ.get("STREAMLID_TOKEN") or None)
+    live = LiveServer(classifier, options, stream.options, info["model"])
+    # registered before the port opens, so the first subscriber's hello already lists it
+    sid = live.open_stream(info["source"], stream.sample_rate, stream.channels, stream.languages)
     try:
-        background = BackgroundServer(LiveServer(classifier, options, stream.options, info["model"])).start()
+        background = BackgroundServer(live).start()
     except OSError as e:
         raise ValueError(f"cannot listen on {address}: {e.strerror or e}") from None
-    return background, background.publisher(background.open_stream(info["source"], stream))
+    return background, background.publisher(sid)
 
 
 # == command line ====================================================================================
