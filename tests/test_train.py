@@ -42,6 +42,27 @@ def tiny_manifest(path) -> str:
     return f"{path}={DATA}"
 
 
+def tiny_config(tmp_path, **overrides) -> TrainConfig:
+    """A CPU run of the tiny network on the tiny manifest, seconds long."""
+    settings = dict(
+        out=str(tmp_path / "run"),
+        manifests=[tiny_manifest(tmp_path / "tiny.csv")],
+        min_minutes=0,
+        min_speakers=1,
+        holdout={"ravdess": 1, "spanish_ser": 1},
+        batch_size=8,
+        crop_s=(0.5, 0.8),
+        lr=1e-2,
+        warmup_steps=5,
+        val_seconds=(1.0,),
+        workers=1,
+        no_aug=["all"],
+        model=TINY,
+        compute="cpu",
+    )
+    return TrainConfig(**(settings | overrides))
+
+
 def clean_loss(model: CRNN, bank: Bank) -> float:
     """Cross-entropy of one centred 1-s window per clip, no augmentation."""
     model.eval()
@@ -53,25 +74,8 @@ def clean_loss(model: CRNN, bank: Bank) -> float:
 
 def test_tiny_training_run_learns_and_resumes(tmp_path):
     torch.set_num_threads(2)
-    spec = tiny_manifest(tmp_path / "tiny.csv")
-    cfg = TrainConfig(
-        out=str(tmp_path / "run"),
-        manifests=[spec],
-        min_minutes=0,
-        min_speakers=1,
-        holdout={"ravdess": 1, "spanish_ser": 1},
-        batch_size=8,
-        steps=40,
-        crop_s=(0.5, 0.8),
-        lr=1e-2,
-        warmup_steps=5,
-        eval_every=20,
-        val_seconds=(1.0,),
-        workers=1,
-        no_aug=["all"],
-        model=TINY,
-        compute="cpu",
-    )
+    cfg = tiny_config(tmp_path, steps=40, eval_every=20)
+    spec = cfg.manifests[0]
     result = train(cfg, progress_bar=False)
     assert result["languages"] == ["eng", "spa"] and result["steps"] == 40
 
@@ -146,25 +150,7 @@ def test_speaker_adversary_reverses_its_gradient_and_guesses_within_the_language
 
 def test_tiny_run_with_the_adversary_learns(tmp_path):
     torch.set_num_threads(2)
-    cfg = TrainConfig(
-        out=str(tmp_path / "run"),
-        manifests=[tiny_manifest(tmp_path / "tiny.csv")],
-        min_minutes=0,
-        min_speakers=1,
-        holdout={"ravdess": 1, "spanish_ser": 1},
-        adversary=0.5,
-        batch_size=8,
-        steps=30,
-        crop_s=(0.5, 0.8),
-        lr=1e-2,
-        warmup_steps=5,
-        eval_every=30,
-        val_seconds=(1.0,),
-        workers=1,
-        no_aug=["all"],
-        model=TINY,
-        compute="cpu",
-    )
+    cfg = tiny_config(tmp_path, adversary=0.5, steps=30, eval_every=30)
     result = train(cfg, progress_bar=False)
     assert result["steps"] == 30
     path, root = cfg.manifests[0].split("=")
