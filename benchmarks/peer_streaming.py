@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from streamlid.bench import goal, seconds_cell
-from streamlid.conversations import Conversation, Score, decision_track, make_conversations, read_clips
+from streamlid.conversations import Conversation, Score, benchmark_conversations, decision_track
 from streamlid.languages import CORE
 from streamlid.model import DEFAULT_MODEL, Classifier
 from streamlid.peer import WhisperPeer, default_cache_dir
@@ -97,14 +97,6 @@ class WhisperWindows:
         return np.stack(out) if out else np.zeros((0, len(self.languages)))
 
 
-def conversations(manifest: str, split: str, n: int, seed: int, langs: list[str]) -> list[Conversation]:
-    """The first `n` one-language and `n` switching conversations of `streamlid bench` and the sweep."""
-    clips = read_clips(manifest, split, langs)
-    return make_conversations(clips, n, seed=seed, switch=False) + make_conversations(
-        clips, n, seed=seed + 1, switch=True
-    )
-
-
 def score(classifier, convs: list[Conversation], options: StreamOptions) -> tuple[dict, list[list[dict]]]:
     """Score.summary of every conversation through LanguageStream, and the events of each."""
     score, runs = Score(), []
@@ -133,7 +125,7 @@ def main() -> None:
     torch.set_num_threads(1)
     ours = TimedClassifier(Classifier.load(args.model, "cpu"))
     langs = [c for c in CORE if c in ours.languages]
-    convs = conversations(args.manifest, args.split, args.conversations, args.seed, langs)
+    convs = benchmark_conversations(args.manifest, args.split, args.conversations, args.seed, langs)
     default = replace_options(StreamOptions(), languages=tuple(langs))
     raw = replace_options(default, **RAW)
     rows, timelines = [], {}

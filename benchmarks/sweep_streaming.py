@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from streamlid.conversations import Score, make_conversations, read_clips
+from streamlid.conversations import Score, benchmark_conversations
 from streamlid.languages import CORE
 from streamlid.model import Classifier
 from streamlid.stream import LanguageStream, StreamOptions, replace_options
@@ -51,9 +51,7 @@ def main() -> None:
 
     classifier = Classifier.load(args.model, "cpu")
     langs = [c for c in CORE if c in classifier.languages]
-    clips = read_clips(args.manifest, args.split, langs)
-    single = make_conversations(clips, args.conversations, seed=args.seed, switch=False)
-    switching = make_conversations(clips, args.conversations, seed=args.seed + 1, switch=True)
+    convs = benchmark_conversations(args.manifest, args.split, args.conversations, args.seed, langs)
     grid_windows = [tuple(map(float, wh.split(","))) for wh in args.windows]
     grid_smoothing = [
         {"switch_prob": s, "evidence_weight": w, "confident": c}
@@ -65,7 +63,7 @@ def main() -> None:
         for smoothing in tqdm(grid_smoothing, desc=f"window {window} hop {hop}"):
             options = replace_options(StreamOptions(), window=window, hop=hop, languages=tuple(langs), **smoothing)
             score = Score()
-            for conv in single + switching:
+            for conv in convs:
                 score.add(conv, LanguageStream(cached, options=options).run(conv.audio))
             rows.append({"window": window, "hop": hop, **smoothing, **score.summary()})
     args.out.parent.mkdir(parents=True, exist_ok=True)

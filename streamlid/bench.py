@@ -23,7 +23,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from .conversations import Score, make_conversations, read_clips
+from .conversations import Score, benchmark_conversations, make_conversations, read_clips
 from .features import SAMPLE_RATE
 from .languages import CORE
 from .model import DEFAULT_MODEL, Classifier
@@ -138,13 +138,11 @@ def listen_peak_rss_mb(audio_file: Path, model: str | None) -> float:
 
 def quality(classifier: Classifier, manifest: Path, split: str, n: int, seed: int, options: StreamOptions) -> dict:
     langs = [c for c in CORE if c in classifier.languages]
-    clips = read_clips(manifest, split, langs)
     score = Score()
-    for switch in (False, True):
-        for conv in make_conversations(clips, n, seed=seed + switch, switch=switch):
-            stream = LanguageStream(classifier, options=options)
-            stream.set_languages(langs)
-            score.add(conv, stream.run(conv.audio))
+    for conv in benchmark_conversations(manifest, split, n, seed, langs):
+        stream = LanguageStream(classifier, options=options)
+        stream.set_languages(langs)
+        score.add(conv, stream.run(conv.audio))
     return score.summary()
 
 

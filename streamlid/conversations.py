@@ -84,6 +84,17 @@ def make_conversations(
     return out
 
 
+def benchmark_conversations(
+    manifest: str | Path, split: str, n: int, seed: int, languages: list[str]
+) -> list[Conversation]:
+    """The conversations bench, the sweep and the peer comparison score: `n` in one language (seed
+    `seed`), then `n` switching A→B (seed `seed + 1`)."""
+    clips = read_clips(manifest, split, languages)
+    return make_conversations(clips, n, seed=seed, switch=False) + make_conversations(
+        clips, n, seed=seed + 1, switch=True
+    )
+
+
 def decision_track(events: list[dict]) -> list[tuple[float, str | None]]:
     """(time, language) each time the decided language is (re)stated."""
     return [(e["t"], e["language"]) for e in events if e["type"] == "decision"]
