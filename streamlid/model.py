@@ -6,24 +6,38 @@ import json
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from .encoder import INT8_KEEP, EncoderConfig, WhisperEncoder, WhisperLogMel
 from .features import FeatureConfig, LogMel
 
 FORMAT = "streamlid-model"
 FORMAT_VERSION = 1
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "streamlid-v2.safetensors"
+WHISPER_FEATURES = FeatureConfig(kind="whisper-log-mel", n_mels=80, f_min=0.0, f_max=8000.0)
 
 
 class ModelError(Exception):
     """A model file that is missing, unreadable or not a streamlid model."""
 
 
+def front_end(features: FeatureConfig) -> nn.Module:
+    """The feature extractor a checkpoint's metadata names."""
+    if features.kind == "whisper-log-mel":
+        return WhisperLogMel(features.n_mels)
+    if features.kind == "log-mel":
+        return LogMel(features)
+    raise ValueError(f"unknown feature kind {features.kind!r}")
+
+
 @dataclass(frozen=True)
 class ModelConfig:
+    name: ClassVar[str] = "crnn"
     n_languages: int
     channels: tuple[int, ...] = (32, 48, 96, 128)
     time_pool: tuple[int, ...] = (2, 2, 1, 1)
@@ -54,7 +68,7 @@ class CRNN(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.features = features or FeatureConfig()
-        self.logmel = LogMel(self.features)
+        self.logmel = front_end(self.features)
         blocks: list[nn.Module] = []
         cin, n_freq = 1, self.features.n_mels
         for cout, tp in zip(cfg.channels, cfg.time_pool, strict=True):
@@ -96,10 +110,84 @@ class CRNN(nn.Module):
         return self.forward_features(self.logmel(wav))
 
 
+@dataclass(frozen=True)
+class WhisperGRUConfig:
+    name: ClassVar[str] = "whisper-gru"
+    n_languages: int
+    first_layer: int = 3  # weigh the encoder's outputs from this one on (0 stem, i after block i, 7 final LN)
+    rnn_hidden: int = 128
+    embed_dim: int = 256
+    dropout: float = 0.2
+    encoder: dict = field(default_factory=lambda: EncoderConfig().to_dict())
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> WhisperGRUConfig:
+        return cls(**d)
+
+
+class WhisperGRU(nn.Module):
+    """Whisper-base's encoder -> a learned weighting of its upper outputs -> BiGRU -> mean+std pooling ->
+    logits: the seed CRNN's recurrent head on a pretrained front end.
+
+    Each weighed output is layer-normalised first (the residual stream grows with depth), so the
+    softmax weights compare like with like.
+    """
+
+    def __init__(self, cfg: WhisperGRUConfig, features: FeatureConfig | None = None) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.features = features or WHISPER_FEATURES
+        self.logmel = front_end(self.features)
+        self.encoder = WhisperEncoder(EncoderConfig(**cfg.encoder))
+        width, n_outputs = self.encoder.cfg.width, self.encoder.cfg.layers + 2
+        if not 0 <= cfg.first_layer < n_outputs:
+            raise ValueError(f"first_layer must be in 0..{n_outputs - 1}")
+        self.layer_logits = nn.Parameter(torch.zeros(n_outputs - cfg.first_layer))
+        self.rnn = nn.GRU(width, cfg.rnn_hidden, batch_first=True, bidirectional=True)
+        self.head = nn.Sequential(
+            nn.Linear(4 * cfg.rnn_hidden, cfg.embed_dim),
+            nn.ReLU(inplace=True),
+            nn.Dropout(cfg.dropout),
+            nn.Linear(cfg.embed_dim, cfg.n_languages),
+        )
+
+    def layer_weights(self) -> torch.Tensor:
+        return torch.softmax(self.layer_logits, dim=0)
+
+    def embed(self, mel: torch.Tensor) -> torch.Tensor:
+        """Whisper log-mel (B, 80, T) -> the hidden layer before the output layer (B, embed_dim)."""
+        outputs = self.encoder(mel)[self.cfg.first_layer :]
+        w = self.layer_weights()
+        x = sum(w[i] * F.layer_norm(o, o.shape[-1:]) for i, o in enumerate(outputs))
+        x, _ = self.rnn(x)
+        return self.head[:-1](torch.cat([x.mean(dim=1), x.std(dim=1, unbiased=False)], dim=-1))
+
+    def forward_features(self, mel: torch.Tensor) -> torch.Tensor:
+        return self.head[-1](self.embed(mel))
+
+    def forward(self, wav: torch.Tensor) -> torch.Tensor:
+        """(batch, samples) at 16 kHz -> logits (batch, n_languages)."""
+        return self.forward_features(self.logmel(wav))
+
+
+ARCHITECTURES: dict[str, tuple[type, type[nn.Module]]] = {
+    ModelConfig.name: (ModelConfig, CRNN),
+    WhisperGRUConfig.name: (WhisperGRUConfig, WhisperGRU),
+}
+LanguageModel = CRNN | WhisperGRU
+
+
+def build_model(cfg: ModelConfig | WhisperGRUConfig, features: FeatureConfig | None = None) -> LanguageModel:
+    return ARCHITECTURES[cfg.name][1](cfg, features)
+
+
 @dataclass
 class ModelInfo:
     languages: list[str]
-    config: ModelConfig
+    config: ModelConfig | WhisperGRUConfig
     features: FeatureConfig = field(default_factory=FeatureConfig)
     version: str = "0"
     training: dict = field(default_factory=dict)
@@ -111,29 +199,75 @@ class ModelInfo:
             "format_version": FORMAT_VERSION,
             "version": self.version,
             "languages": self.languages,
-            "architecture": {"name": "crnn", **self.config.to_dict()},
+            "architecture": {"name": self.config.name, **self.config.to_dict()},
             "features": self.features.to_dict(),
             "training": self.training,
             "metrics": self.metrics,
         }
 
 
+INT8_SCALE = ".int8_scale"
+INT8_GROUP = 64
+
+
+def pack_int8(
+    state: dict[str, torch.Tensor], keep: tuple[str, ...] = (), min_size: int = 4096
+) -> dict[str, torch.Tensor]:
+    """Matrices (2+ dimensions, at least `min_size` values) as int8 with one float16 scale per group of
+    64 consecutive input weights of a row (a whole row where 64 does not divide it); names starting with
+    one of `keep` and everything else unchanged. Weight-only: unpack_int8 turns them back into float32."""
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        value = value.detach().cpu().contiguous()
+        quantize = value.is_floating_point() and value.dim() >= 2 and value.numel() >= min_size
+        if quantize and not key.startswith(keep):
+            rows = value.float().reshape(value.shape[0], -1)
+            group = INT8_GROUP if rows.shape[1] % INT8_GROUP == 0 else rows.shape[1]
+            groups = rows.reshape(rows.shape[0], -1, group)
+            scale = (groups.abs().amax(dim=2) / 127.0).clamp(min=1e-8).half()
+            q = torch.round(groups / scale.float()[..., None]).clamp(-127, 127)
+            out[key] = q.to(torch.int8).reshape(value.shape)
+            out[key + INT8_SCALE] = scale
+        elif quantize:
+            out[key] = value.half()
+        else:
+            out[key] = value
+    return out
+
+
+def unpack_int8(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    out = {k: v for k, v in state.items() if not k.endswith(INT8_SCALE)}
+    for key, scale in state.items():
+        if key.endswith(INT8_SCALE):
+            base = key[: -len(INT8_SCALE)]
+            q = out[base]
+            groups = q.float().reshape(q.shape[0], scale.shape[1], -1)
+            out[base] = (groups * scale.float()[..., None]).reshape(q.shape)
+    return out
+
+
 def metadata_path(weights: Path) -> Path:
     return weights.with_suffix(".json")
 
 
-def save_model(model: CRNN, info: ModelInfo, path: str | Path) -> Path:
+
+
+def save_model(model: LanguageModel, info: ModelInfo, path: str | Path) -> Path:
+    """Weights (a pretrained encoder's matrices as int8 with group scales, see pack_int8) + JSON metadata."""
     from safetensors.torch import save_file
 
     path = Path(path).with_suffix(".safetensors")
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if isinstance(model, WhisperGRU):
+        encoder = pack_int8({k: v for k, v in state.items() if k.startswith("encoder.")}, keep=tuple("encoder." + k for k in INT8_KEEP))
+        state = {**{k: v for k, v in state.items() if not k.startswith("encoder.")}, **encoder}
     save_file(state, str(path), metadata={"format": FORMAT})
     metadata_path(path).write_text(json.dumps(info.to_json(), indent=2, ensure_ascii=False) + "\n")
     return path
 
 
-def load_model(path: str | Path | None = None) -> tuple[CRNN, ModelInfo]:
+def load_model(path: str | Path | None = None) -> tuple[LanguageModel, ModelInfo]:
     """Load weights and metadata; raises ModelError with a one-line reason on any problem.
 
     `path` may name the .safetensors file, its .json metadata, or be None for the shipped model.
@@ -160,10 +294,14 @@ def load_model(path: str | Path | None = None) -> tuple[CRNN, ModelInfo]:
         raise ModelError(f"{weights} needs a newer streamlid (format {meta['format_version']})")
     try:
         arch = dict(meta["architecture"])
-        arch.pop("name", None)
+        name = arch.pop("name", ModelConfig.name)
+        if name not in ARCHITECTURES:
+            raise ModelError(
+                f"{meta_file}: unknown architecture {name!r} (this streamlid knows {', '.join(ARCHITECTURES)})"
+            )
         info = ModelInfo(
             languages=list(meta["languages"]),
-            config=ModelConfig.from_dict(arch),
+            config=ARCHITECTURES[name][0].from_dict(arch),
             features=FeatureConfig(**meta.get("features", {})),
             version=str(meta.get("version", "0")),
             training=meta.get("training", {}),
@@ -180,10 +318,10 @@ def load_model(path: str | Path | None = None) -> tuple[CRNN, ModelInfo]:
             "a pickled checkpoint, not safetensors; refused (unpickling can run code)" if _looks_pickled(weights) else e
         )
         raise ModelError(f"cannot read model weights {weights}: {reason}") from None
-    model = CRNN(info.config, info.features)
     try:
-        model.load_state_dict(state)
-    except RuntimeError as e:
+        model = build_model(info.config, info.features)
+        model.load_state_dict(unpack_int8(state))
+    except (RuntimeError, ValueError, KeyError, TypeError) as e:
         first = str(e).strip().splitlines()[0]
         raise ModelError(f"{weights} does not match its metadata: {first}") from None
     model.eval()
@@ -210,7 +348,7 @@ def pick_device(compute: str = "auto") -> torch.device:
 class Classifier:
     """Batched inference: a list of 16 kHz float32 windows -> log-probabilities (n, languages)."""
 
-    def __init__(self, model: CRNN, info: ModelInfo, device: torch.device | str = "cpu") -> None:
+    def __init__(self, model: LanguageModel, info: ModelInfo, device: torch.device | str = "cpu") -> None:
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.info = info

@@ -1,4 +1,5 @@
-"""`streamlid train`: train the CRNN language identifier from one or more manifests.
+"""`streamlid train`: train a language identifier (the CRNN, or Whisper-base's encoder under a recurrent head)
+from one or more manifests.
 
 Everything a run needs is in TrainConfig, written to <out>/config.json; `--config <out>/config.json`
 repeats the run (options given on the command line override the file). The run keeps its state in
@@ -38,7 +39,17 @@ from .data import (
 )
 from .features import seconds_to_samples
 from .languages import CORE
-from .model import CRNN, ModelConfig, ModelInfo, pick_device, save_model
+from .model import (
+    LanguageModel,
+    ModelConfig,
+    ModelInfo,
+    WhisperGRUConfig,
+    build_model,
+    pick_device,
+    save_model,
+    unpack_int8,
+)
+from .teacher import WhisperTeacher
 
 # whole speakers held out of training for validation, per multi-speaker real source
 DEFAULT_HOLDOUT = {
@@ -80,7 +91,13 @@ class TrainConfig:
     adversary: float = 0.0  # > 0: weight of the speaker-adversarial loss (gradient reversal)
     amp: str = "bf16"  # bf16, fp16 or off (CUDA only)
     no_aug: list[str] = field(default_factory=list)  # augmentation groups switched off
-    model: dict = field(default_factory=dict)  # ModelConfig fields other than n_languages
+    architecture: str = "crnn"  # or "whisper-gru": Whisper-base's encoder under a recurrent head
+    model: dict = field(default_factory=dict)  # architecture fields other than n_languages
+    encoder: str = ""  # whisper-gru: the converted encoder (tools/convert_whisper_encoder.py)
+    finetune_layers: int = 0  # whisper-gru: top encoder blocks trained (0: the encoder stays frozen)
+    encoder_lr: float = 3e-5  # peak learning rate of the trained encoder blocks
+    teacher: str = ""  # Whisper's language detection (whisper-base-langid.safetensors) as soft targets
+    teacher_weight: float = 0.5  # share of the teacher's soft targets in the language loss
     eval_every: int = 500
     val_seconds: tuple[float, ...] = (1.0, 2.0, 3.0)
     seed: int = 0
@@ -147,7 +164,7 @@ def _git_commit() -> str:
 
 
 @torch.inference_mode()
-def evaluate(model: CRNN, bank: Bank, seconds: tuple[float, ...], batch_size: int = 512) -> dict:
+def evaluate(model: LanguageModel, bank: Bank, seconds: tuple[float, ...], batch_size: int = 512) -> dict:
     """Accuracy per language of one centred window per held-out clip, for each window length, over all
     held-out clips and over the real and the synthetic ones apart; `core6_closed` restricts both the
     clips and the answers to the core languages."""
@@ -234,7 +251,7 @@ def _mean(acc: dict[str, float]) -> float:
     return round(sum(acc.values()) / max(len(acc), 1), 4)
 
 
-def without_languages(model: CRNN, languages: list[str], drop: list[str]) -> CRNN:
+def without_languages(model: LanguageModel, languages: list[str], drop: list[str]) -> LanguageModel:
     """A copy of `model` without the outputs for `drop`: among the other languages the ranking is
     unchanged, and the dropped ones are never answered."""
     keep = [i for i, lang in enumerate(languages) if lang not in drop]
@@ -260,121 +277,146 @@ def lr_at(cfg: TrainConfig, step: int, progress: float) -> float:
     return cfg.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
 
 
-def train(cfg: TrainConfig, restart: bool = False, progress_bar: bool = True) -> dict:
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(cfg.seed)
-    rng = random.Random(cfg.seed)
-    device = pick_device(cfg.compute)
+class Trainer:
+    """One training run: data, model, optimiser and state, and the steps that change them.
 
-    clips = load_clips(cfg)
-    languages = sorted(cfg.languages) or select_languages(clips, cfg.min_minutes, cfg.min_speakers)
-    if not languages:
-        raise ValueError("no language has enough training speech; lower --min-minutes or name --languages")
-    clips = [c for c in clips if c.language in languages]
-    held = holdout_speakers(clips, cfg.holdout, cfg.synth_holdout, cfg.seed, cfg.holdout_whole)
-    train_clips = [c for c in clips if c.speaker not in held]
-    val_clips = [c for c in clips if c.speaker in held]
-    missing = sorted(set(languages) - {c.language for c in train_clips})
-    if missing:
-        raise ValueError(f"no training clips left for: {', '.join(missing)}")
-    summary = {
-        "train": data_summary(train_clips),
-        "val": data_summary(val_clips),
-        "val_speakers": sorted(held),
-        "sources": sorted({c.source for c in train_clips}),
-    }
-    record = {
-        "config": asdict(cfg),
-        "languages": languages,
-        "git_commit": _git_commit(),
-        "torch": torch.__version__,
-        "device": str(device),
-        "command": sys.argv,
-        "data": summary,
-    }
-    (out / "config.json").write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+    `run()` trains until the schedule ends, validating every `eval_every` steps; each validation
+    checkpoints to <out>/last.pt and keeps the best model in <out>/model.safetensors. The loss of a step
+    is the language loss (hard labels, mixed with a teacher's soft targets when there is one) plus the
+    speaker adversary's.
+    """
 
-    audio = load_cached(train_clips + val_clips, Path(cfg.cache) if cfg.cache else None, cfg.workers, progress_bar)
-    train_bank = Bank(train_clips, audio[: len(train_clips)], languages, device)
-    shipped = [lang for lang in languages if lang not in cfg.drop_languages]
-    keep = [i for i, c in enumerate(val_clips) if c.language in shipped]
-    val_bank = None
-    if keep:
-        val_audio = [audio[len(train_clips) + i] for i in keep]
-        val_bank = Bank([val_clips[i] for i in keep], val_audio, shipped, device)
-    del audio
-    weights = train_bank.weights(SamplingConfig(cfg.synth_share, cfg.speaker_power))
-    aug = AugmentConfig().without(*cfg.no_aug)
+    def __init__(self, cfg: TrainConfig, restart: bool = False, progress_bar: bool = True) -> None:
+        self.cfg = cfg
+        self.out = Path(cfg.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.progress_bar = progress_bar
+        torch.manual_seed(cfg.seed)
+        self.rng = random.Random(cfg.seed)
+        self.device = device = pick_device(cfg.compute)
+        self._load_data()
+        self.aug = AugmentConfig().without(*cfg.no_aug)
+        self.model = build_training_model(cfg, len(self.languages)).to(device)
+        self.adversary = SpeakerAdversary(self.train_bank, self.model.cfg.embed_dim).to(device)
+        self.teacher = None
+        if cfg.teacher and not cfg.encoder:
+            raise ValueError("--teacher needs --encoder (the teacher runs Whisper-base's encoder)")
+        if cfg.teacher:
+            self.teacher = WhisperTeacher.load(cfg.encoder, cfg.teacher, self.languages).to(device)
+        head = [p for n, p in self.model.named_parameters() if p.requires_grad and not n.startswith("encoder.")]
+        groups = [{"params": head, "lr_scale": 1.0}]
+        encoder = [p for n, p in self.model.named_parameters() if p.requires_grad and n.startswith("encoder.")]
+        if encoder:
+            groups.append({"params": encoder, "lr_scale": cfg.encoder_lr / cfg.lr})
+        if cfg.adversary > 0:
+            groups.append({"params": list(self.adversary.parameters()), "lr_scale": 1.0})
+        self.opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.gen = torch.Generator(device=device).manual_seed(cfg.seed)
+        self.use_amp = device.type == "cuda" and cfg.amp != "off"
+        self.amp_dtype = torch.float16 if cfg.amp == "fp16" else torch.bfloat16
+        self.scaler = torch.amp.GradScaler(enabled=self.use_amp and cfg.amp == "fp16")
+        self.state = {"step": 0, "elapsed": 0.0, "best": -1.0, "history": []}
+        self.loss_ema = torch.zeros(())
+        last = self.out / "last.pt"
+        if last.is_file() and not restart:
+            self._resume(last)
 
-    model_cfg = ModelConfig(n_languages=len(languages), **cfg.model)
-    model = CRNN(model_cfg).to(device)
-    adversary = SpeakerAdversary(train_bank, model_cfg.embed_dim).to(device)
-    params = list(model.parameters()) + (list(adversary.parameters()) if cfg.adversary > 0 else [])
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    gen = torch.Generator(device=device).manual_seed(cfg.seed)
-    use_amp = device.type == "cuda" and cfg.amp != "off"
-    amp_dtype = torch.float16 if cfg.amp == "fp16" else torch.bfloat16
-    scaler = torch.amp.GradScaler(enabled=use_amp and cfg.amp == "fp16")
-    state = {"step": 0, "elapsed": 0.0, "best": -1.0, "history": []}
-    last = out / "last.pt"
-    if last.is_file() and not restart:
-        ckpt = torch.load(last, map_location=device, weights_only=False)
-        model.load_state_dict(ckpt["model"])
-        adversary.load_state_dict(ckpt["adversary"])
-        opt.load_state_dict(ckpt["opt"])
-        scaler.load_state_dict(ckpt["scaler"])
-        gen.set_state(ckpt["gen"].cpu())
-        rng.setstate(ckpt["rng"])
-        state = ckpt["state"]
+    def _load_data(self) -> None:
+        cfg = self.cfg
+        clips = load_clips(cfg)
+        languages = sorted(cfg.languages) or select_languages(clips, cfg.min_minutes, cfg.min_speakers)
+        if not languages:
+            raise ValueError("no language has enough training speech; lower --min-minutes or name --languages")
+        clips = [c for c in clips if c.language in languages]
+        held = holdout_speakers(clips, cfg.holdout, cfg.synth_holdout, cfg.seed, cfg.holdout_whole)
+        train_clips = [c for c in clips if c.speaker not in held]
+        val_clips = [c for c in clips if c.speaker in held]
+        missing = sorted(set(languages) - {c.language for c in train_clips})
+        if missing:
+            raise ValueError(f"no training clips left for: {', '.join(missing)}")
+        self.summary = {
+            "train": data_summary(train_clips),
+            "val": data_summary(val_clips),
+            "val_speakers": sorted(held),
+            "sources": sorted({c.source for c in train_clips}),
+        }
+        record = {
+            "config": asdict(cfg),
+            "languages": languages,
+            "git_commit": _git_commit(),
+            "torch": torch.__version__,
+            "device": str(self.device),
+            "command": sys.argv,
+            "data": self.summary,
+        }
+        (self.out / "config.json").write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+        audio = load_cached(
+            train_clips + val_clips, Path(cfg.cache) if cfg.cache else None, cfg.workers, self.progress_bar
+        )
+        self.languages = languages
+        self.train_bank = Bank(train_clips, audio[: len(train_clips)], languages, self.device)
+        self.shipped = [lang for lang in languages if lang not in cfg.drop_languages]
+        keep = [i for i, c in enumerate(val_clips) if c.language in self.shipped]
+        self.val_bank = None
+        if keep:
+            val_audio = [audio[len(train_clips) + i] for i in keep]
+            self.val_bank = Bank([val_clips[i] for i in keep], val_audio, self.shipped, self.device)
+        self.weights = self.train_bank.weights(SamplingConfig(cfg.synth_share, cfg.speaker_power))
 
-    def progress() -> float:
+    def _resume(self, last: Path) -> None:
+        ckpt = torch.load(last, map_location=self.device, weights_only=False)
+        self.model.load_state_dict(ckpt["model"])
+        self.adversary.load_state_dict(ckpt["adversary"])
+        self.opt.load_state_dict(ckpt["opt"])
+        self.scaler.load_state_dict(ckpt["scaler"])
+        self.gen.set_state(ckpt["gen"].cpu())
+        self.rng.setstate(ckpt["rng"])
+        self.state = ckpt["state"]
+
+    def progress(self) -> float:
+        cfg, state = self.cfg, self.state
         p = state["step"] / cfg.steps
         if cfg.time_budget_min > 0:
             p = max(p, state["elapsed"] / (cfg.time_budget_min * 60))
         return p
 
-    def saved_model() -> CRNN:
-        return without_languages(model, languages, cfg.drop_languages) if cfg.drop_languages else model
+    def saved_model(self) -> LanguageModel:
+        if not self.cfg.drop_languages:
+            return self.model
+        return without_languages(self.model, self.languages, self.cfg.drop_languages)
 
-    def save(net: CRNN, metrics: dict) -> None:
+    def save(self, net: LanguageModel, metrics: dict) -> None:
+        cfg = self.cfg
         training = {
             "recipe": "streamlid.train",
-            "steps": state["step"],
+            "steps": self.state["step"],
             "config": asdict(cfg),
-            "trained_languages": languages,
-            "data": {k: v for k, v in summary.items() if k != "val_speakers"},
+            "trained_languages": self.languages,
+            "data": {k: v for k, v in self.summary.items() if k != "val_speakers"},
         }
-        info = ModelInfo(
-            shipped,
-            net.cfg,
-            net.features,
-            cfg.version,
-            training,
-            {"validation": metrics, "validation_set": "held-out training speakers (not dev)"},
-        )
-        save_model(net, info, out / "model.safetensors")
+        validation = {"validation": metrics, "validation_set": "held-out training speakers (not dev)"}
+        info = ModelInfo(self.shipped, net.cfg, net.features, cfg.version, training, validation)
+        save_model(net, info, self.out / "model.safetensors")
 
-    def checkpoint() -> None:
-        torch.save(
-            {
-                "model": model.state_dict(),
-                "adversary": adversary.state_dict(),
-                "opt": opt.state_dict(),
-                "scaler": scaler.state_dict(),
-                "gen": gen.get_state(),
-                "rng": rng.getstate(),
-                "state": state,
-            },
-            out / "last.tmp",
-        )
-        (out / "last.tmp").replace(last)
+    def checkpoint(self) -> None:
+        ckpt = {
+            "model": self.model.state_dict(),
+            "adversary": self.adversary.state_dict(),
+            "opt": self.opt.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "gen": self.gen.get_state(),
+            "rng": self.rng.getstate(),
+            "state": self.state,
+        }
+        torch.save(ckpt, self.out / "last.tmp")
+        (self.out / "last.tmp").replace(self.out / "last.pt")
 
-    def validate() -> None:
-        entry = {"step": state["step"], "elapsed_s": round(state["elapsed"], 1), "loss": round(float(loss_ema), 4)}
-        if val_bank is not None:
-            net = saved_model()
-            metrics = evaluate(net, val_bank, cfg.val_seconds)
+    def validate(self) -> None:
+        state = self.state
+        entry = {"step": state["step"], "elapsed_s": round(state["elapsed"], 1), "loss": round(float(self.loss_ema), 4)}
+        if self.val_bank is not None:
+            net = self.saved_model()
+            metrics = evaluate(net, self.val_bank, self.cfg.val_seconds)
             entry["score"] = round(score(metrics), 4)
             entry["val"] = {
                 k: {m: v[m] for m in ("macro", "real_macro", "core6_closed_macro", "core6_closed_real_macro")}
@@ -382,58 +424,117 @@ def train(cfg: TrainConfig, restart: bool = False, progress_bar: bool = True) ->
             }
             if entry["score"] > state["best"]:
                 state["best"] = entry["score"]
-                save(net, metrics)
+                self.save(net, metrics)
         state["history"].append(entry)
-        with open(out / "log.jsonl", "a", encoding="utf-8") as f:
+        with open(self.out / "log.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(entry) + "\n")
-        checkpoint()
+        self.checkpoint()
 
-    from tqdm import tqdm
-
-    bar = tqdm(total=cfg.steps, initial=state["step"], disable=not progress_bar, desc="train", mininterval=10)
-    loss_ema, t0, start_elapsed, start_step = torch.zeros(()), time.monotonic(), state["elapsed"], state["step"]
-    model.train()
-    while progress() < 1.0:
-        sec = random_crop_seconds(rng, *cfg.crop_s)
+    def batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """A batch of random crops (one crop length per batch): augmented audio, its log-mel, clip indices."""
+        cfg, gen, device = self.cfg, self.gen, self.device
+        sec = random_crop_seconds(self.rng, *cfg.crop_s)
         b = cfg.batch_size
-        idx = torch.multinomial(weights, b, replacement=True, generator=gen)
-        lo, hi = aug.speed
+        idx = torch.multinomial(self.weights, b, replacement=True, generator=gen)
+        lo, hi = self.aug.speed
         speed = lo + (hi - lo) * torch.rand(b, generator=gen, device=device, dtype=torch.float64)
-        wav = train_bank.crop(idx, seconds_to_samples(sec), speed, torch.rand(b, generator=gen, device=device))
+        wav = self.train_bank.crop(idx, seconds_to_samples(sec), speed, torch.rand(b, generator=gen, device=device))
         with torch.no_grad():
-            mel = augment_logmel(model.logmel(augment_waveform(wav, aug, gen)), aug, gen)
-        for group in opt.param_groups:
-            group["lr"] = lr_at(cfg, state["step"], progress())
-        with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
-            hidden = model.embed(mel)
-            logits = model.head[-1](hidden)
-        lang_loss = F.cross_entropy(logits.float(), train_bank.label[idx], label_smoothing=cfg.label_smoothing)
+            wav = augment_waveform(wav, self.aug, gen)
+            mel = augment_logmel(self.model.logmel(wav), self.aug, gen)
+        return wav, mel, idx
+
+    def loss(self, wav: torch.Tensor, mel: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(total loss, language loss) of one batch."""
+        cfg = self.cfg
+        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
+            hidden = self.model.embed(mel)
+            logits = self.model.head[-1](hidden)
+        labels = self.train_bank.label[idx]
+        lang_loss = F.cross_entropy(logits.float(), labels, label_smoothing=cfg.label_smoothing)
+        if self.teacher is not None:
+            with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
+                soft = self.teacher(wav)
+            soft_loss = -(soft * torch.log_softmax(logits.float(), dim=-1)).sum(-1).mean()
+            lang_loss = (1 - cfg.teacher_weight) * lang_loss + cfg.teacher_weight * soft_loss
         loss = lang_loss
         if cfg.adversary > 0:
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
+            with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
                 # DANN's ramp: the reversed gradient grows from 0 as the language head learns
-                ramp = 2 / (1 + math.exp(-10 * progress())) - 1
-                loss = loss + cfg.adversary * adversary.loss(hidden, idx, ramp)
-        opt.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.unscale_(opt)
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        scaler.step(opt)
-        scaler.update()
-        loss_ema = lang_loss.detach() if state["step"] == start_step else 0.98 * loss_ema + 0.02 * lang_loss.detach()
+                ramp = 2 / (1 + math.exp(-10 * self.progress())) - 1
+                loss = loss + cfg.adversary * self.adversary.loss(hidden, idx, ramp)
+        return loss, lang_loss
+
+    def step(self) -> None:
+        state = self.state
+        wav, mel, idx = self.batch()
+        for group in self.opt.param_groups:
+            group["lr"] = lr_at(self.cfg, state["step"], self.progress()) * group["lr_scale"]
+        loss, lang_loss = self.loss(wav, mel, idx)
+        self.opt.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.opt)
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
+        self.scaler.step(self.opt)
+        self.scaler.update()
+        lang_loss = lang_loss.detach()
+        self.loss_ema = lang_loss if state["step"] == self.start_step else 0.98 * self.loss_ema + 0.02 * lang_loss
         state["step"] += 1
-        state["elapsed"] = start_elapsed + time.monotonic() - t0
-        bar.update(1)
-        if state["step"] % 50 == 0:  # reading the loss waits for the GPU
-            bar.set_postfix(loss=f"{float(loss_ema):.3f}", refresh=False)
-        if state["step"] % cfg.eval_every == 0:
-            validate()
-    bar.close()
-    if not state["history"] or state["history"][-1]["step"] != state["step"]:
-        validate()
-    if val_bank is None:
-        save(saved_model(), {})
-    return {"languages": languages, "steps": state["step"], "best_score": state["best"], "history": state["history"]}
+
+    def run(self) -> dict:
+        from tqdm import tqdm
+
+        cfg, state = self.cfg, self.state
+        bar = tqdm(total=cfg.steps, initial=state["step"], disable=not self.progress_bar, desc="train", mininterval=10)
+        t0, start_elapsed, self.start_step = time.monotonic(), state["elapsed"], state["step"]
+        self.model.train()
+        while self.progress() < 1.0:
+            self.step()
+            state["elapsed"] = start_elapsed + time.monotonic() - t0
+            bar.update(1)
+            if state["step"] % 50 == 0:  # reading the loss waits for the GPU
+                bar.set_postfix(loss=f"{float(self.loss_ema):.3f}", refresh=False)
+            if state["step"] % cfg.eval_every == 0:
+                self.validate()
+        bar.close()
+        if not state["history"] or state["history"][-1]["step"] != state["step"]:
+            self.validate()
+        if self.val_bank is None:
+            self.save(self.saved_model(), {})
+        return {
+            "languages": self.languages,
+            "steps": state["step"],
+            "best_score": state["best"],
+            "history": state["history"],
+        }
+
+
+def build_training_model(cfg: TrainConfig, n_languages: int) -> LanguageModel:
+    """A fresh CRNN, or the whisper-gru head on the pretrained encoder of `cfg.encoder` with all but its
+    top `cfg.finetune_layers` blocks frozen."""
+    if cfg.architecture == ModelConfig.name:
+        return build_model(ModelConfig(n_languages=n_languages, **cfg.model))
+    if cfg.architecture != WhisperGRUConfig.name:
+        raise ValueError(
+            f"unknown architecture {cfg.architecture!r}; known: {ModelConfig.name}, {WhisperGRUConfig.name}"
+        )
+    if not cfg.encoder:
+        raise ValueError("--architecture whisper-gru needs --encoder (tools/convert_whisper_encoder.py writes it)")
+    from safetensors.torch import load_file
+
+    model = build_model(WhisperGRUConfig(n_languages=n_languages, **cfg.model))
+    model.encoder.load_state_dict(unpack_int8(load_file(cfg.encoder)))
+    layers = model.encoder.cfg.layers
+    if not 0 <= cfg.finetune_layers <= layers:
+        raise ValueError(f"--finetune-layers must be in 0..{layers}")
+    trained = {f"blocks.{i}." for i in range(layers - cfg.finetune_layers, layers)}
+    for name, p in model.encoder.named_parameters():
+        p.requires_grad = cfg.finetune_layers > 0 and (name.startswith("ln_post") or name.startswith(tuple(trained)))
+    return model
+
+
+def train(cfg: TrainConfig, restart: bool = False, progress_bar: bool = True) -> dict:
+    return Trainer(cfg, restart, progress_bar).run()
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -487,9 +588,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help="also end the schedule after this many minutes",
     )
     a("--lr", type=float, help=f"peak learning rate (default {d.lr})")
-    a("--weight-decay", type=float)
-    a("--warmup-steps", type=int)
-    a("--label-smoothing", type=float)
+    a("--weight-decay", type=float, help=f"AdamW weight decay (default {d.weight_decay})")
+    a("--warmup-steps", type=int, help=f"linear learning-rate warm-up steps (default {d.warmup_steps})")
+    a("--label-smoothing", type=float, help=f"of the hard labels (default {d.label_smoothing})")
     a("--adversary", type=float, help="weight of the speaker-adversarial loss (default 0: off)")
     a("--amp", choices=["bf16", "fp16", "off"], help=f"mixed precision on CUDA (default {d.amp})")
     a(
@@ -498,13 +599,34 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         metavar="GROUPS",
         help=f"switch off augmentation groups: {','.join(GROUPS)} or all",
     )
-    a("--model", type=json.loads, help="JSON ModelConfig fields, e.g. '{\"rnn_hidden\": 96}'")
-    a("--eval-every", type=int)
-    a("--val-seconds", type=float, nargs="+")
-    a("--seed", type=int)
+    a(
+        "--architecture",
+        choices=["crnn", "whisper-gru"],
+        help="crnn (trained from scratch) or whisper-gru (Whisper-base's encoder under a BiGRU head; needs "
+        f"--encoder) (default {d.architecture})",
+    )
+    a("--model", type=json.loads, help="JSON architecture fields, e.g. '{\"rnn_hidden\": 96}'")
+    a("--encoder", help="whisper-base-encoder.safetensors from tools/convert_whisper_encoder.py")
+    a(
+        "--finetune-layers",
+        type=int,
+        metavar="N",
+        help=f"whisper-gru: train the encoder's top N blocks too (default {d.finetune_layers}: frozen)",
+    )
+    a("--encoder-lr", type=float, help=f"peak learning rate of the trained encoder blocks (default {d.encoder_lr})")
+    a(
+        "--teacher",
+        metavar="LANGID",
+        help="whisper-base-langid.safetensors: Whisper-base's language detection (30-s padded, run on each "
+        "augmented crop) as soft targets; needs --encoder",
+    )
+    a("--teacher-weight", type=float, help=f"share of the teacher in the language loss (default {d.teacher_weight})")
+    a("--eval-every", type=int, help=f"validate and checkpoint every this many steps (default {d.eval_every})")
+    a("--val-seconds", type=float, nargs="+", help="validation window lengths (default 1 2 3)")
+    a("--seed", type=int, help=f"random seed (default {d.seed})")
     a("--workers", type=int, help="decoding processes")
     a("--cache", help="decoded-audio cache file (.npy) shared between runs")
-    a("--compute", choices=["auto", "cpu", "cuda"])
+    a("--compute", choices=["auto", "cpu", "cuda"], help="where to train (default auto: the GPU if there is one)")
     a("--version", help="model version string written into the model metadata")
     a("--restart", action="store_true", help="ignore <out>/last.pt and start from scratch")
     a("--quiet", action="store_true", help="no progress bar")
