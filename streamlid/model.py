@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.resources
 import json
 import sys
 from dataclasses import asdict, dataclass, field
@@ -18,7 +19,8 @@ from .features import FeatureConfig, LogMel
 
 FORMAT = "streamlid-model"
 FORMAT_VERSION = 1
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "streamlid-v2.safetensors"
+# package data (pyproject.toml), so a plain `pip install .` and a wheel carry the model too
+DEFAULT_MODEL = Path(str(importlib.resources.files("streamlid") / "models" / "streamlid-v3.safetensors"))
 WHISPER_FEATURES = FeatureConfig(kind="whisper-log-mel", n_mels=80, f_min=0.0, f_max=8000.0)
 
 
@@ -250,8 +252,6 @@ def metadata_path(weights: Path) -> Path:
     return weights.with_suffix(".json")
 
 
-
-
 def save_model(model: LanguageModel, info: ModelInfo, path: str | Path) -> Path:
     """Weights (a pretrained encoder's matrices as int8 with group scales, see pack_int8) + JSON metadata."""
     from safetensors.torch import save_file
@@ -260,7 +260,9 @@ def save_model(model: LanguageModel, info: ModelInfo, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     if isinstance(model, WhisperGRU):
-        encoder = pack_int8({k: v for k, v in state.items() if k.startswith("encoder.")}, keep=tuple("encoder." + k for k in INT8_KEEP))
+        encoder = pack_int8(
+            {k: v for k, v in state.items() if k.startswith("encoder.")}, keep=tuple("encoder." + k for k in INT8_KEEP)
+        )
         state = {**{k: v for k, v in state.items() if not k.startswith("encoder.")}, **encoder}
     save_file(state, str(path), metadata={"format": FORMAT})
     metadata_path(path).write_text(json.dumps(info.to_json(), indent=2, ensure_ascii=False) + "\n")

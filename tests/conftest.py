@@ -85,12 +85,14 @@ SPEECH_CLIP = "real/udhr_omniglot/eng/reader-english-american-english_american.o
 # over every dev-split clip of the core six languages, per language, the longest clip that is
 # - IDENTIFY_CLIPS: identified correctly with a margin of at least 0.5 between the top two languages;
 # - CLEAR_CLIPS: also decided, streamed, within 3 s of the speech onset, never leaving that decision.
-# German and Russian have no clip of either kind for streamlid-v2 (see models/MODEL_CARD.md).
+# streamlid-v3 has clips of both kinds for all six, and they are the same clips.
 IDENTIFY_CLIPS: list[tuple[str, str]] = [
     ("eng", "real/udhr_omniglot/eng/reader-english-canadian-english_canadian.opus"),
-    ("fra", "real/commonvoice/fra/unknown-2025-11-24-2025-11-24.opus"),
-    ("spa", "real/udhr_omniglot/spa/reader-spanish-spanish.opus"),
-    ("cmn", "real/aishell3/cmn/ssb0011-ssb00110004.opus"),
+    ("deu", "real/udhr_omniglot/deu/reader-german-german.opus"),
+    ("fra", "real/udhr_omniglot/fra/reader-french-france-french_france.opus"),
+    ("spa", "real/udhr_omniglot/spa/reader-spanish-peru-spanish_peru.opus"),
+    ("cmn", "real/aishell3/cmn/ssb0005-ssb00050001.opus"),
+    ("rus", "real/udhr_omniglot/rus/reader-russian-russian.opus"),
 ]
 CLEAR_CLIPS: list[tuple[str, str]] = list(IDENTIFY_CLIPS)
 SWITCH_CLIPS = (CLEAR_CLIPS[0], CLEAR_CLIPS[1])  # code-switching: the first language, then the second

@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 
 from streamlid.client import send_file
-from streamlid.model import CRNN, Classifier, ModelConfig, ModelInfo, save_model
+from streamlid.model import CRNN, DEFAULT_MODEL, Classifier, ModelConfig, ModelInfo, save_model
 from streamlid.server import BackgroundServer, LiveServer, ServerOptions
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright (pip install playwright)")
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
-REAL_MODEL = ROOT / "models" / "streamlid-v2.safetensors"
+REAL_MODEL = DEFAULT_MODEL
 DEU = DATA / "real/commonvoice/deu/unknown-2025-08-06-2025-08-06.opus"
 FRA = DATA / "real/commonvoice/fra/unknown-2025-06-29-2025-06-29.opus"
 RIGHT_DEU = DATA / "real/commonvoice/deu/unknown-2025-11-20-2025-11-20.opus"  # one the trained model (v1) gets right

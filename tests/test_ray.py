@@ -106,7 +106,7 @@ def test_concurrent_clients_get_their_languages_and_the_feed_sees_every_stream(r
     async def feed_until(n: int) -> list[dict]:
         async with connect(f"{ray_url}/events?token={TOKEN}") as ws:
             hello = json.loads(await ws.recv())
-            assert hello["type"] == "hello" and hello["model"]["name"] == "streamlid-v2"
+            assert hello["type"] == "hello" and hello["model"]["name"] == "streamlid-v3"
             got = []
             while sum(m["type"] == "summary" for m in got) < n:
                 got.append(json.loads(await ws.recv()))

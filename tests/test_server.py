@@ -20,7 +20,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from streamlid.audio import read_audio
 from streamlid.client import ClientError, send_file
-from streamlid.model import CRNN, Classifier, ModelConfig, ModelInfo, save_model
+from streamlid.model import CRNN, DEFAULT_MODEL, Classifier, ModelConfig, ModelInfo, save_model
 from streamlid.server import (
     AudioFormat,
     LiveServer,
@@ -38,7 +38,7 @@ jsonschema = pytest.importorskip("jsonschema", reason="jsonschema (test extra) v
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
-REAL_MODEL = ROOT / "models" / "streamlid-v2.safetensors"
+REAL_MODEL = DEFAULT_MODEL
 CLIPS = {
     "deu": DATA / "real/commonvoice/deu/unknown-2025-08-06-2025-08-06.opus",
     "fra": DATA / "real/commonvoice/fra/unknown-2025-06-29-2025-06-29.opus",

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from streamlid.model import CRNN, Classifier, ModelConfig, ModelInfo, save_model
+from streamlid.model import CRNN, DEFAULT_MODEL, Classifier, ModelConfig, ModelInfo, save_model
 from streamlid.sources import FileSource
 from streamlid.stream import LanguageStream, StreamOptions
 from streamlid.tui import Dashboard, DashboardState, LanguageBar
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
-REAL_MODEL = ROOT / "models" / "streamlid-v2.safetensors"
+REAL_MODEL = DEFAULT_MODEL
 DEU = DATA / "real/commonvoice/deu/unknown-2025-09-24-2025-09-24.opus"  # 9.7 s
 RIGHT_DEU = DATA / "real/commonvoice/deu/unknown-2025-11-20-2025-11-20.opus"  # one the trained model (v1) gets right
 LANGS = ["eng", "deu", "fra", "spa", "cmn", "rus"]

@@ -154,7 +154,11 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     meta = {"source": SOURCE, "model_bin_sha256": digest, "licence": "MIT"}
     enc = args.out / "whisper-base-encoder.safetensors"
-    save_file(pack_int8(encoder_state(var), keep=INT8_KEEP), str(enc), {**meta, "config": json.dumps(EncoderConfig().to_dict())})
+    save_file(
+        pack_int8(encoder_state(var), keep=INT8_KEEP),
+        str(enc),
+        {**meta, "config": json.dumps(EncoderConfig().to_dict())},
+    )
     state, codes = langid_state(var, config, vocabulary)
     lid = args.out / "whisper-base-langid.safetensors"
     save_file(pack_int8(state), str(lid), {**meta, "languages": json.dumps(codes)})

@@ -40,9 +40,25 @@ def _csv(rows: list[dict]) -> str:
     return buf.getvalue()
 
 
-def pack(shared: Path, out: Path, parts: int, languages: set[str]) -> None:
+def capped(rows: list[dict], minutes: float) -> list[dict]:
+    """The first clips of each (language, speaker) up to `minutes` of speech (0: all): a smaller upload
+    that keeps every voice."""
+    if minutes <= 0:
+        return rows
+    used: dict[tuple[str, str], float] = {}
+    out = []
+    for r in rows:
+        key = (r["language"], r["speaker"])
+        if used.get(key, 0.0) < minutes * 60:
+            used[key] = used.get(key, 0.0) + float(r["duration_s"])
+            out.append(r)
+    return out
+
+
+def pack(shared: Path, out: Path, parts: int, languages: set[str], cap: tuple[float, float] = (0, 0)) -> None:
     real = [r for r in _rows(shared / "manifest.csv") if r["split"] == "train" and r["language"] in languages]
     synth = [r for r in _rows(shared / "synth/manifest.csv") if r["language"] in languages]
+    real, synth = capped(real, cap[0]), capped(synth, cap[1])
     files = [r["path"] for r in real] + ["synth/" + r["path"] for r in synth]
     sizes = [os.path.getsize(shared / p) for p in files]
     budget = sum(sizes) / parts
@@ -92,6 +108,14 @@ def main() -> None:
     a.add_argument("--out", type=Path, default=Path(".devdata"))
     a.add_argument("--parts", type=int, default=2)
     a.add_argument("--languages", required=True)
+    a.add_argument(
+        "--cap-minutes",
+        type=float,
+        nargs=2,
+        default=(0, 0),
+        metavar=("REAL", "SYNTH"),
+        help="at most this much speech per real speaker and per synthetic voice (0: all)",
+    )
     a = sub.add_parser("pack-dir")
     a.add_argument("folder", type=Path)
     a.add_argument("name")
@@ -105,7 +129,7 @@ def main() -> None:
     a.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     args = p.parse_args()
     if args.cmd == "pack":
-        pack(args.shared, args.out, args.parts, set(args.languages.split(",")))
+        pack(args.shared, args.out, args.parts, set(args.languages.split(",")), tuple(args.cap_minutes))
     elif args.cmd == "pack-dir":
         pack_dir(args.folder, args.name, args.out)
     elif args.cmd == "unpack":
