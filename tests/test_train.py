@@ -150,9 +150,10 @@ def test_speaker_adversary_reverses_its_gradient_and_guesses_within_the_language
 
 def test_tiny_run_with_the_adversary_learns(tmp_path):
     torch.set_num_threads(2)
-    cfg = tiny_config(tmp_path, adversary=0.5, steps=30, eval_every=30)
+    # 50 steps: after 30 this run's loss sat at the threshold on one machine and below it on another
+    cfg = tiny_config(tmp_path, adversary=0.5, steps=50, eval_every=50)
     result = train(cfg, progress_bar=False)
-    assert result["steps"] == 30
+    assert result["steps"] == 50
     path, root = cfg.manifests[0].split("=")
     clips = read_manifest(path, root)
     bank = Bank(clips, decode_clips(clips), ["eng", "spa"], torch.device("cpu"))
