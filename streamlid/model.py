@@ -37,6 +37,35 @@ def front_end(features: FeatureConfig) -> nn.Module:
     raise ValueError(f"unknown feature kind {features.kind!r}")
 
 
+class RecurrentClassifier(nn.Module):
+    """The seed design's head, shared by both architectures: a frame sequence (B, T, D) from the
+    subclass's `sequence` -> BiGRU -> mean+std pooling over time -> hidden layer -> logits."""
+
+    def build_head(self, width: int, rnn_hidden: int, embed_dim: int, dropout: float, n_languages: int) -> None:
+        self.rnn = nn.GRU(width, rnn_hidden, batch_first=True, bidirectional=True)
+        self.head = nn.Sequential(
+            nn.Linear(4 * rnn_hidden, embed_dim),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(embed_dim, n_languages),
+        )
+
+    def sequence(self, mel: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def embed(self, mel: torch.Tensor) -> torch.Tensor:
+        """log-mel (B, mels, T) -> the hidden layer before the output layer (B, embed_dim)."""
+        x, _ = self.rnn(self.sequence(mel))
+        return self.head[:-1](torch.cat([x.mean(dim=1), x.std(dim=1, unbiased=False)], dim=-1))
+
+    def forward_features(self, mel: torch.Tensor) -> torch.Tensor:
+        return self.head[-1](self.embed(mel))
+
+    def forward(self, wav: torch.Tensor) -> torch.Tensor:
+        """(batch, samples) at 16 kHz -> logits (batch, n_languages)."""
+        return self.forward_features(self.logmel(wav))
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     name: ClassVar[str] = "crnn"
@@ -59,7 +88,7 @@ class ModelConfig:
         return cls(**d)
 
 
-class CRNN(nn.Module):
+class CRNN(RecurrentClassifier):
     """log-mel -> conv stack (frequency and time pooling) -> BiGRU -> mean+std pooling -> logits.
 
     Any window of at least ~0.1 s is accepted; the recurrent layer and the statistics pooling make the
@@ -82,34 +111,18 @@ class CRNN(nn.Module):
             ]
             cin, n_freq = cout, n_freq // 2
         self.conv = nn.Sequential(*blocks)
-        self.rnn = nn.GRU(cin * n_freq, cfg.rnn_hidden, batch_first=True, bidirectional=True)
-        self.head = nn.Sequential(
-            nn.Linear(4 * cfg.rnn_hidden, cfg.embed_dim),
-            nn.ReLU(inplace=True),
-            nn.Dropout(cfg.dropout),
-            nn.Linear(cfg.embed_dim, cfg.n_languages),
-        )
+        self.build_head(cin * n_freq, cfg.rnn_hidden, cfg.embed_dim, cfg.dropout, cfg.n_languages)
 
     def normalise(self, mel: torch.Tensor) -> torch.Tensor:
         """Per-window mean removal per band (channel invariance) and one global scale (gain)."""
         mel = mel - mel.mean(dim=-1, keepdim=True)
         return mel / (mel.std(dim=(-2, -1), keepdim=True) + 1e-3)
 
-    def embed(self, mel: torch.Tensor) -> torch.Tensor:
-        """log-mel (B, mels, T) -> the hidden layer before the output layer (B, embed_dim)."""
+    def sequence(self, mel: torch.Tensor) -> torch.Tensor:
         x = self.normalise(mel).unsqueeze(1)  # (B, 1, mels, T)
         x = self.conv(x)  # (B, C, F, T')
         b, c, f, t = x.shape
-        x = x.permute(0, 3, 1, 2).reshape(b, t, c * f)
-        x, _ = self.rnn(x)
-        return self.head[:-1](torch.cat([x.mean(dim=1), x.std(dim=1, unbiased=False)], dim=-1))
-
-    def forward_features(self, mel: torch.Tensor) -> torch.Tensor:
-        return self.head[-1](self.embed(mel))
-
-    def forward(self, wav: torch.Tensor) -> torch.Tensor:
-        """(batch, samples) at 16 kHz -> logits (batch, n_languages)."""
-        return self.forward_features(self.logmel(wav))
+        return x.permute(0, 3, 1, 2).reshape(b, t, c * f)
 
 
 @dataclass(frozen=True)
@@ -130,7 +143,7 @@ class WhisperGRUConfig:
         return cls(**d)
 
 
-class WhisperGRU(nn.Module):
+class WhisperGRU(RecurrentClassifier):
     """Whisper-base's encoder -> a learned weighting of its upper outputs -> BiGRU -> mean+std pooling ->
     logits: the seed CRNN's recurrent head on a pretrained front end.
 
@@ -148,31 +161,15 @@ class WhisperGRU(nn.Module):
         if not 0 <= cfg.first_layer < n_outputs:
             raise ValueError(f"first_layer must be in 0..{n_outputs - 1}")
         self.layer_logits = nn.Parameter(torch.zeros(n_outputs - cfg.first_layer))
-        self.rnn = nn.GRU(width, cfg.rnn_hidden, batch_first=True, bidirectional=True)
-        self.head = nn.Sequential(
-            nn.Linear(4 * cfg.rnn_hidden, cfg.embed_dim),
-            nn.ReLU(inplace=True),
-            nn.Dropout(cfg.dropout),
-            nn.Linear(cfg.embed_dim, cfg.n_languages),
-        )
+        self.build_head(width, cfg.rnn_hidden, cfg.embed_dim, cfg.dropout, cfg.n_languages)
 
     def layer_weights(self) -> torch.Tensor:
         return torch.softmax(self.layer_logits, dim=0)
 
-    def embed(self, mel: torch.Tensor) -> torch.Tensor:
-        """Whisper log-mel (B, 80, T) -> the hidden layer before the output layer (B, embed_dim)."""
+    def sequence(self, mel: torch.Tensor) -> torch.Tensor:
         outputs = self.encoder(mel)[self.cfg.first_layer :]
         w = self.layer_weights()
-        x = sum(w[i] * F.layer_norm(o, o.shape[-1:]) for i, o in enumerate(outputs))
-        x, _ = self.rnn(x)
-        return self.head[:-1](torch.cat([x.mean(dim=1), x.std(dim=1, unbiased=False)], dim=-1))
-
-    def forward_features(self, mel: torch.Tensor) -> torch.Tensor:
-        return self.head[-1](self.embed(mel))
-
-    def forward(self, wav: torch.Tensor) -> torch.Tensor:
-        """(batch, samples) at 16 kHz -> logits (batch, n_languages)."""
-        return self.forward_features(self.logmel(wav))
+        return sum(w[i] * F.layer_norm(o, o.shape[-1:]) for i, o in enumerate(outputs))
 
 
 ARCHITECTURES: dict[str, tuple[type, type[nn.Module]]] = {
