@@ -96,6 +96,11 @@ def add_model_options(p: argparse.ArgumentParser, window: float = DEFAULTS.windo
         help="where the model runs: auto picks a CUDA GPU when there is one [%(default)s]",
     )
     g.add_argument(
+        "--int8",
+        action="store_true",
+        help="on the CPU, run the model's Linear layers in int8 (about 35%% less CPU per window; see the model card for its accuracy)",
+    )
+    g.add_argument(
         "--threads",
         type=int,
         default=1,
@@ -126,7 +131,7 @@ def load_classifier(args: argparse.Namespace) -> tuple[Classifier, list[str] | N
     if args.threads < 1:
         raise UsageError("--threads must be at least 1")
     torch.set_num_threads(args.threads)
-    classifier = Classifier.load(args.model, args.compute)
+    classifier = Classifier.load(args.model, args.compute, args.int8)
     try:
         languages = parse_languages(args.languages, classifier.languages)
     except ValueError as e:

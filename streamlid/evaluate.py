@@ -496,6 +496,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--root", type=Path, help="folder the manifest's paths are relative to (default: its own)")
     parser.add_argument("--model", type=Path, default=None, help=f"model file (default: {DEFAULT_MODEL.name})")
     parser.add_argument("--compute", choices=("cpu", "cuda", "auto"), default="cpu", help="where our model runs")
+    parser.add_argument("--int8", action="store_true", help="our model's Linear layers in int8 on the CPU")
     parser.add_argument(
         "--threads", type=int, default=1, help="CPU threads for our model (1: one decision's CPU time, as in bench)"
     )
@@ -532,7 +533,7 @@ def run(args: argparse.Namespace) -> int:
         return fail("matplotlib is needed for the plots: pip install matplotlib")
     try:
         rows = read_manifest(args.manifest, args.split, args.root)
-        classifier = Classifier.load(args.model, args.compute)
+        classifier = Classifier.load(args.model, args.compute, args.int8)
         peer, peer_cache = None, None
         if args.peer == "whisper":
             from .peer import PeerError, WhisperPeer, default_cache_dir

@@ -212,3 +212,15 @@ def test_language_detection_matches_ctranslate2(converted, ct2_model):
         probs = teacher(wav)[0]  # renormalised over the student's languages
         assert abs(float(probs.sum()) - 1) < 1e-5
         assert abs(float(probs[0]) - ref["zh"] / (ref["zh"] + ref["en"] + ref["de"])) < 0.02
+
+
+def test_int8_classifier_quantises_the_linear_layers_and_agrees():
+    from streamlid.model import Classifier
+
+    x = load_mono_16k(dev_clip(SPEECH_CLIP))[16000:48000]
+    fp32, int8 = Classifier.load(compute="cpu"), Classifier.load(compute="cpu", int8=True)
+    assert int8.int8 and not fp32.int8
+    qkv = int8.model.encoder.blocks[3].attn.qkv
+    assert type(qkv).__module__.startswith("torch.ao.nn.quantized")
+    a, b = fp32.log_probs([x])[0], int8.log_probs([x])[0]
+    assert a.argmax() == b.argmax() and np.abs(np.exp(a) - np.exp(b)).max() < 0.1
