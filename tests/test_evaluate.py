@@ -12,7 +12,9 @@ import pytest
 import torch
 
 from streamlid import evaluate as ev
+from streamlid import metrics, report
 from streamlid.audio import load_mono_16k
+from streamlid.languages import CORE
 from streamlid.model import CRNN, DEFAULT_MODEL, Classifier, ModelConfig, ModelInfo, save_model
 from streamlid.vad import speech_only
 
@@ -27,34 +29,34 @@ needs_data = pytest.mark.skipif(not MANIFEST.is_file(), reason=f"shared data not
 def test_accuracy_and_confusion():
     y_true = np.array([0, 0, 1, 1, 2])
     y_pred = np.array([0, 1, 1, 1, 0])
-    assert ev.accuracy(y_true, y_pred) == pytest.approx(3 / 5)
-    assert ev.confusion(y_true, y_pred, 3).tolist() == [[1, 1, 0], [0, 2, 0], [1, 0, 0]]
+    assert metrics.accuracy(y_true, y_pred) == pytest.approx(3 / 5)
+    assert metrics.confusion(y_true, y_pred, 3).tolist() == [[1, 1, 0], [0, 2, 0], [1, 0, 0]]
 
 
 def test_macro_f1_by_hand():
     y_true = np.array([0, 0, 1, 1, 2])
     y_pred = np.array([0, 1, 1, 1, 0])
     # class 0: p=1/2 r=1/2 f=1/2; class 1: p=2/3 r=1 f=0.8; class 2: never predicted, f=0
-    assert ev.macro_f1(y_true, y_pred) == pytest.approx((0.5 + 0.8 + 0.0) / 3)
+    assert metrics.macro_f1(y_true, y_pred) == pytest.approx((0.5 + 0.8 + 0.0) / 3)
     # a predicted label with no true clips costs recall only, it is not averaged in
-    assert ev.macro_f1(np.array([0, 0]), np.array([0, 3])) == pytest.approx(2 / 3)
-    assert ev.macro_f1(y_true, y_true) == 1.0
+    assert metrics.macro_f1(np.array([0, 0]), np.array([0, 3])) == pytest.approx(2 / 3)
+    assert metrics.macro_f1(y_true, y_true) == 1.0
 
 
 def test_expected_calibration_error_by_hand():
     # bin (0.8, 0.867]: conf 0.85 twice, one right -> |0.5 - 0.85| x 2/4; bin (0.933, 1]: 0.95 twice, both right
     conf = np.array([0.85, 0.85, 0.95, 0.95])
     correct = np.array([True, False, True, True])
-    assert ev.expected_calibration_error(conf, correct, bins=15) == pytest.approx(0.5 * 0.35 + 0.5 * 0.05)
-    assert ev.expected_calibration_error(np.array([1.0, 1.0]), np.array([True, True])) == 0.0
+    assert metrics.expected_calibration_error(conf, correct, bins=15) == pytest.approx(0.5 * 0.35 + 0.5 * 0.05)
+    assert metrics.expected_calibration_error(np.array([1.0, 1.0]), np.array([True, True])) == 0.0
 
 
 def test_bootstrap_ci_resamples_clips():
-    assert ev.bootstrap_ci(np.ones(6, bool), np.arange(6)) == (1.0, 1.0)
+    assert metrics.bootstrap_ci(np.ones(6, bool), np.arange(6)) == (1.0, 1.0)
     correct = np.array([1, 1, 1, 0, 0, 0], bool)
-    lo, hi = ev.bootstrap_ci(correct, np.array([0, 0, 0, 1, 1, 1]), n=500, seed=1)
+    lo, hi = metrics.bootstrap_ci(correct, np.array([0, 0, 0, 1, 1, 1]), n=500, seed=1)
     assert 0.0 <= lo < 0.5 < hi <= 1.0
-    assert (lo, hi) == ev.bootstrap_ci(correct, np.array([0, 0, 0, 1, 1, 1]), n=500, seed=1)
+    assert (lo, hi) == metrics.bootstrap_ci(correct, np.array([0, 0, 0, 1, 1, 1]), n=500, seed=1)
 
 
 def test_score_renormalises_closed_set():
@@ -146,7 +148,7 @@ def random_model(tmp_path: Path, languages: list[str]) -> Path:
     return save_model(CRNN(cfg).eval(), ModelInfo(languages, cfg, version="random"), tmp_path / "random.safetensors")
 
 
-def dev_rows(per_language: int, languages=ev.CORE6) -> list[dict]:
+def dev_rows(per_language: int, languages=CORE) -> list[dict]:
     rows = ev.read_manifest(MANIFEST, "dev")
     return [r for lang in languages for r in [r for r in rows if r["language"] == lang][:per_language]]
 
@@ -204,7 +206,7 @@ def test_cli_counts_skips_and_reuses_peer_cache(tmp_path, capsys, monkeypatch):
 def test_evaluate_shipped_model_on_dev_clips(tmp_path):
     opts = ev.EvalOptions(durations=(1.0, 3.0), crops_per_clip=2, bootstrap=200)
     result = ev.evaluate(dev_rows(2), Classifier.load(None, "cpu"), opts)
-    md = ev.write_report({**result, "model": "streamlid-v2", "manifest": "dev"}, tmp_path)
+    md = report.write_report({**result, "model": "streamlid-v2", "manifest": "dev"}, tmp_path)
     for name in ("report.md", "report.json", "accuracy_vs_duration.png", "confusion_core6_1s.png"):
         assert (tmp_path / name).stat().st_size > 0
     assert (tmp_path / "confusion_core6_3s.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -229,7 +231,7 @@ def test_whisper_code_map_covers_whisper():
 
     assert set(tokenizer._LANGUAGE_CODES) <= set(WHISPER_TO_ISO639_3)
     assert len(set(WHISPER_TO_ISO639_3.values())) == len(WHISPER_TO_ISO639_3)
-    assert [WHISPER_TO_ISO639_3[c] for c in ("en", "de", "fr", "es", "zh", "ru")] == list(ev.CORE6)
+    assert [WHISPER_TO_ISO639_3[c] for c in ("en", "de", "fr", "es", "zh", "ru")] == list(CORE)
 
 
 @needs_data
