@@ -224,3 +224,28 @@ def test_int8_classifier_quantises_the_linear_layers_and_agrees():
     assert type(qkv).__module__.startswith("torch.ao.nn.quantized")
     a, b = fp32.log_probs([x])[0], int8.log_probs([x])[0]
     assert a.argmax() == b.argmax() and np.abs(np.exp(a) - np.exp(b)).max() < 0.1
+
+
+def test_a_built_wheel_carries_both_models(tmp_path):
+    import zipfile
+
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path),
+            str(REPO),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = tmp_path.glob("streamlid-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for model in ("streamlid-v3", "streamlid-v2"):
+        assert {f"streamlid/models/{model}.safetensors", f"streamlid/models/{model}.json"} <= names
