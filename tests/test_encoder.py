@@ -227,24 +227,15 @@ def test_int8_classifier_quantises_the_linear_layers_and_agrees():
 
 
 def test_a_built_wheel_carries_both_models(tmp_path):
+    import shutil
     import zipfile
 
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "-q",
-            "--no-deps",
-            "--no-build-isolation",
-            "-w",
-            str(tmp_path),
-            str(REPO),
-        ],
-        check=True,
-        capture_output=True,
+    src = tmp_path / "src"  # a copy: setuptools builds in the source tree
+    shutil.copytree(
+        REPO, src, ignore=shutil.ignore_patterns(".*", "build", "dist", "*.egg-info", "runs", "__pycache__")
     )
+    pip = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(tmp_path)]
+    subprocess.run([*pip, str(src)], check=True, capture_output=True, cwd=tmp_path)
     (wheel,) = tmp_path.glob("streamlid-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     for model in ("streamlid-v3", "streamlid-v2"):
