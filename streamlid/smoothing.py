@@ -21,7 +21,7 @@ SILENCE = "silence"
 class SmoothingOptions:
     # defaults from the sweep in benchmarks/results/sweep*.json (streamlid-v2): of the settings within 0.02
     # of the best fraction of correct speech time, the one with the fewest false switches
-    switch_prob: float = 0.01  # per hop, while speech goes on
+    switch_prob: float = 0.3  # per hop, while speech goes on (benchmarks/results/sweep_v3.json)
     pause_switch_prob: float = 0.5  # at the first window after a pause long enough to reset the window
     evidence_weight: float = 0.5
     confident: float = 0.8  # smoothed probability needed to be confident, and to change the decision

@@ -28,7 +28,7 @@ from .vad import VadGate, VadOptions, level_db
 
 @dataclass(frozen=True)
 class StreamOptions:
-    window: float = 1.0  # longest analysis window, seconds of speech (benchmarks/results/sweep*.json)
+    window: float = 3.0  # longest analysis window, seconds of speech (benchmarks/results/sweep_v3.json)
     min_window: float = 0.5  # the first window of an utterance once this much speech is in
     hop: float = 0.25  # a new window after this much new speech
     reset_after: float = 1.0  # a pause this long starts the next window afresh
