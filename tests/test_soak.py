@@ -20,12 +20,14 @@ def test_streams_and_subscribers_lose_nothing_with_bounded_latency_and_flat_memo
     dev_clip(SPEECH_CLIP)  # the speech the soak plays must be there
     seconds = float(os.environ.get("STREAMLID_SOAK_SECONDS", 20))
     cmd = [sys.executable, str(ROOT / "benchmarks" / "soak.py"), "--seconds", str(seconds), "--json"]
-    cmd += ["--streams", "4", "--subscribers", "20"]
+    # two streams: at the default 3-s window one streamlid-v3 stream takes ~0.4 of a core, and this machine
+    # has two (RELIABILITY.md)
+    cmd += ["--streams", "2", "--subscribers", "20"]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 90, cwd=ROOT)
     assert r.returncode == 0, r.stderr
     figures = json.loads(r.stdout.splitlines()[-1])
     print(figures)
     assert figures["streams_complete"] and figures["lost_events"] == 0, figures
-    assert figures["events_delivered"] == 20 * 4 * figures["events_per_stream"], figures
+    assert figures["events_delivered"] == 20 * 2 * figures["events_per_stream"], figures
     assert figures["latency_p99_ms"] < 1000, figures
     assert figures["rss_growth_after_warmup_mb"] < 20, figures

@@ -441,9 +441,9 @@ def test_level_events_when_asked_for(random_classifier, speech_16k):
     "kwargs",
     [
         {"min_window": 0.05},
-        {"min_window": 3.0},
+        {"min_window": 3.5},
         {"hop": 0},
-        {"hop": 3.0},
+        {"hop": 3.5},
         {"window": 31, "min_window": 1},
         {"ring_seconds": 0},
     ],
