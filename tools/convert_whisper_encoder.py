@@ -67,14 +67,33 @@ def _t(a: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(a.astype(np.float32))
 
 
-def _linear(state: dict, ours: str, var: dict, theirs: str) -> None:
-    state[f"{ours}.weight"] = _t(var[f"{theirs}/weight"])
-    state[f"{ours}.bias"] = _t(var[f"{theirs}/bias"])
+# ours (under blocks.{i}. / layers.{i}.) -> CTranslate2's (under encoder/layer_{i}/ / decoder/layer_{i}/)
+ENCODER_LAYER = {
+    "attn_ln": "self_attention/layer_norm",
+    "attn.qkv": "self_attention/linear_0",
+    "attn.out": "self_attention/linear_1",
+    "mlp_ln": "ffn/layer_norm",
+    "mlp.0": "ffn/linear_0",
+    "mlp.2": "ffn/linear_1",
+}
+DECODER_LAYER = {
+    "self_ln": "self_attention/layer_norm",
+    "self_out": "self_attention/linear_1",
+    "cross_ln": "attention/layer_norm",
+    "cross_q": "attention/linear_0",
+    "cross_kv": "attention/linear_1",
+    "cross_out": "attention/linear_2",
+    "mlp_ln": "ffn/layer_norm",
+    "mlp.0": "ffn/linear_0",
+    "mlp.2": "ffn/linear_1",
+}
 
 
-def _norm(state: dict, ours: str, var: dict, theirs: str) -> None:
-    state[f"{ours}.weight"] = _t(var[f"{theirs}/gamma"])
-    state[f"{ours}.bias"] = _t(var[f"{theirs}/beta"])
+def _copy(state: dict, ours: str, var: dict, theirs: str) -> None:
+    """One layer's weight and bias: a Linear or a convolution, or a LayerNorm (gamma and beta there)."""
+    weight, bias = ("gamma", "beta") if f"{theirs}/gamma" in var else ("weight", "bias")
+    state[f"{ours}.weight"] = _t(var[f"{theirs}/{weight}"])
+    state[f"{ours}.bias"] = _t(var[f"{theirs}/{bias}"])
 
 
 def encoder_state(var: dict) -> dict[str, torch.Tensor]:
@@ -83,17 +102,12 @@ def encoder_state(var: dict) -> dict[str, torch.Tensor]:
     if np.abs(table - sinusoids(*table.shape).numpy()).max() > 1e-3:
         raise ValueError("the encoder's position table is not Whisper's sinusoids")
     state: dict[str, torch.Tensor] = {}
-    _linear(state, "conv1", var, "encoder/conv1")
-    _linear(state, "conv2", var, "encoder/conv2")
+    for name in ("conv1", "conv2"):
+        _copy(state, name, var, f"encoder/{name}")
     for i in range(cfg.layers):
-        src = f"encoder/layer_{i}"
-        _norm(state, f"blocks.{i}.attn_ln", var, f"{src}/self_attention/layer_norm")
-        _linear(state, f"blocks.{i}.attn.qkv", var, f"{src}/self_attention/linear_0")
-        _linear(state, f"blocks.{i}.attn.out", var, f"{src}/self_attention/linear_1")
-        _norm(state, f"blocks.{i}.mlp_ln", var, f"{src}/ffn/layer_norm")
-        _linear(state, f"blocks.{i}.mlp.0", var, f"{src}/ffn/linear_0")
-        _linear(state, f"blocks.{i}.mlp.2", var, f"{src}/ffn/linear_1")
-    _norm(state, "ln_post", var, "encoder/layer_norm")
+        for ours, theirs in ENCODER_LAYER.items():
+            _copy(state, f"blocks.{i}.{ours}", var, f"encoder/layer_{i}/{theirs}")
+    _copy(state, "ln_post", var, "encoder/layer_norm")
     WhisperEncoder(cfg).load_state_dict(state)  # checks names and shapes
     return state
 
@@ -110,19 +124,13 @@ def langid_state(var: dict, config: dict, vocabulary: list[str]) -> tuple[dict[s
         "languages": _t(emb[lang_ids]),
     }
     for i in range(6):
-        src, dst = f"decoder/layer_{i}", f"layers.{i}"
-        _norm(state, f"{dst}.self_ln", var, f"{src}/self_attention/layer_norm")
+        src = f"decoder/layer_{i}"
+        for ours, theirs in DECODER_LAYER.items():
+            _copy(state, f"layers.{i}.{ours}", var, f"{src}/{theirs}")
+        # one token attends only to itself: of the fused q, k, v projection only v matters
         qkv_w, qkv_b = var[f"{src}/self_attention/linear_0/weight"], var[f"{src}/self_attention/linear_0/bias"]
-        state[f"{dst}.self_v.weight"], state[f"{dst}.self_v.bias"] = _t(qkv_w[1024:]), _t(qkv_b[1024:])
-        _linear(state, f"{dst}.self_out", var, f"{src}/self_attention/linear_1")
-        _norm(state, f"{dst}.cross_ln", var, f"{src}/attention/layer_norm")
-        _linear(state, f"{dst}.cross_q", var, f"{src}/attention/linear_0")
-        _linear(state, f"{dst}.cross_kv", var, f"{src}/attention/linear_1")
-        _linear(state, f"{dst}.cross_out", var, f"{src}/attention/linear_2")
-        _norm(state, f"{dst}.mlp_ln", var, f"{src}/ffn/layer_norm")
-        _linear(state, f"{dst}.mlp.0", var, f"{src}/ffn/linear_0")
-        _linear(state, f"{dst}.mlp.2", var, f"{src}/ffn/linear_1")
-    _norm(state, "ln", var, "decoder/layer_norm")
+        state[f"layers.{i}.self_v.weight"], state[f"layers.{i}.self_v.bias"] = _t(qkv_w[1024:]), _t(qkv_b[1024:])
+    _copy(state, "ln", var, "decoder/layer_norm")
     LanguageDetector(codes).load_state_dict(state)
     return state, codes
 
