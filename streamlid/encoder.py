@@ -75,6 +75,7 @@ class WhisperLogMel(nn.Module):
         self.register_buffer("window", torch.hann_window(N_FFT), persistent=False)
         self.register_buffer("filters", mel_filters(n_mels), persistent=False)
 
+    @torch.autocast("cuda", enabled=False)  # float32 under a caller's autocast: log10 of tiny powers
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
         spec = torch.stft(wav.float(), N_FFT, HOP_LENGTH, window=self.window, return_complex=True)
         power = spec[..., :-1].abs().square()

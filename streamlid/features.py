@@ -63,6 +63,7 @@ class LogMel(nn.Module):
         self.register_buffer("window", torch.hann_window(self.cfg.n_fft), persistent=False)
         self.register_buffer("fbank", mel_filterbank(self.cfg), persistent=False)
 
+    @torch.autocast("cuda", enabled=False)  # float32 under a caller's autocast
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
         cfg = self.cfg
         spec = torch.stft(
