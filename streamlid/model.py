@@ -384,8 +384,14 @@ class Classifier:
     window; accuracy in models/MODEL_CARD.md); on a GPU it is ignored."""
 
     def __init__(
-        self, model: LanguageModel, info: ModelInfo, device: torch.device | str = "cpu", int8: bool = False
+        self,
+        model: LanguageModel,
+        info: ModelInfo,
+        device: torch.device | str = "cpu",
+        int8: bool = False,
+        name: str = "",
     ) -> None:
+        self.name = name  # the weights file's stem when loaded from one
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.int8 = int8 and self.device.type == "cpu"
@@ -397,7 +403,7 @@ class Classifier:
     @classmethod
     def load(cls, path: str | Path | None = None, compute: str = "auto", int8: bool = False) -> Classifier:
         model, info = load_model(path)
-        return cls(model, info, pick_device(compute), int8)
+        return cls(model, info, pick_device(compute), int8, Path(path).stem if path else DEFAULT_MODEL.stem)
 
     def log_probs(self, windows: list[np.ndarray]) -> np.ndarray:
         """Scores; a GPU that runs out of memory is given up for the CPU, with one warning on stderr."""

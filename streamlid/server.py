@@ -307,7 +307,7 @@ class LiveServer:
         self.options = options or ServerOptions()
         self.stream_options = stream_options or StreamOptions()
         self.model = {
-            "name": Path(model).stem if model else "",
+            "name": Path(model).stem if model else classifier.name,
             "version": classifier.info.version,
             "languages": classifier.languages,
             "compute": classifier.device.type,

@@ -523,3 +523,11 @@ def test_a_late_subscriber_gets_the_latest_state_in_its_hello(classifier):
     assert stream["stream"] == "s1" and {"decision", "posteriors"} <= set(stream["last"])
     assert rest[0]["seq"] > stream["last"]["posteriors"]["seq"]  # the feed goes on from there
     assert rest[-1]["seq"] == summary["seq"]
+
+
+def test_hello_names_the_default_model_when_none_was_given():
+    server = LiveServer(Classifier.load(compute="cpu"))  # no --model: the shipped one
+    assert server.model["name"] == DEFAULT_MODEL.stem == "streamlid-v3"
+    assert (
+        LiveServer(Classifier.load(REAL_MODEL, compute="cpu"), model="x/custom.safetensors").model["name"] == "custom"
+    )
