@@ -59,11 +59,6 @@ def mel_filters(n_mels: int = 80, sample_rate: int = SAMPLE_RATE, n_fft: int = N
     return torch.from_numpy(weights.astype(np.float32))
 
 
-def frames_for(samples: int) -> int:
-    """Log-mel frames of a window of `samples` samples (Whisper drops the STFT's last frame)."""
-    return samples // HOP_LENGTH
-
-
 class WhisperLogMel(nn.Module):
     """Waveform (batch, samples) at 16 kHz -> Whisper's normalised log-mel (batch, n_mels, samples // 160).
 
@@ -142,13 +137,10 @@ class WhisperEncoder(nn.Module):
         self.blocks = nn.ModuleList(Block(cfg.width, cfg.heads) for _ in range(cfg.layers))
         self.ln_post = nn.LayerNorm(cfg.width)
 
-    def forward(
-        self, mel: torch.Tensor, frames: torch.Tensor | None = None, upto: int | None = None
-    ) -> list[torch.Tensor]:
-        """`upto` stops after that many blocks (the final LayerNorm is then left out)."""
+    def forward(self, mel: torch.Tensor, frames: torch.Tensor | None = None) -> list[torch.Tensor]:
         if mel.shape[-1] > MAX_FRAMES:
             raise ValueError(f"windows longer than {MAX_FRAMES // 100} s are not supported")
-        time_mask = key_mask = None
+        key_mask = None
         if frames is not None:
             in_mask = torch.arange(mel.shape[-1], device=mel.device)[None, :] < frames[:, None]
             mel = mel * in_mask[:, None, :]
@@ -159,16 +151,13 @@ class WhisperEncoder(nn.Module):
         x = x + self.positions[: x.shape[1]].to(x.dtype)
         if frames is not None:
             key_mask = torch.arange(x.shape[1], device=x.device)[None, :] < stem_lengths(frames)[:, None]
-            time_mask = key_mask
         outputs = [x]
-        blocks = self.blocks if upto is None else self.blocks[:upto]
-        for block in blocks:
+        for block in self.blocks:
             x = block(x, key_mask)
             outputs.append(x)
-        if upto is None or upto >= len(self.blocks):
-            outputs.append(self.ln_post(x))
-        if time_mask is not None:
-            outputs = [o * time_mask[..., None] for o in outputs]
+        outputs.append(self.ln_post(x))
+        if key_mask is not None:
+            outputs = [o * key_mask[..., None] for o in outputs]
         return outputs
 
 

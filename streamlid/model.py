@@ -1,4 +1,5 @@
-"""The CRNN language classifier and its checkpoint format (safetensors weights + JSON metadata)."""
+"""The language classifiers (the CRNN and WhisperGRU), their checkpoint format (safetensors weights + JSON
+metadata, int8 storage) and batched inference."""
 
 from __future__ import annotations
 
@@ -213,8 +214,9 @@ def pack_int8(
     state: dict[str, torch.Tensor], keep: tuple[str, ...] = (), min_size: int = 4096
 ) -> dict[str, torch.Tensor]:
     """Matrices (2+ dimensions, at least `min_size` values) as int8 with one float16 scale per group of
-    64 consecutive input weights of a row (a whole row where 64 does not divide it); names starting with
-    one of `keep` and everything else unchanged. Weight-only: unpack_int8 turns them back into float32."""
+    64 consecutive input weights of a row (a whole row where 64 does not divide it); matrices whose names
+    start with one of `keep` as float16; everything else unchanged. Weight-only: load_packed_state (or
+    unpack_int8) turns them back into float32."""
     out: dict[str, torch.Tensor] = {}
     for key, value in state.items():
         value = value.detach().cpu().contiguous()

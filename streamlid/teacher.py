@@ -78,14 +78,14 @@ class WhisperTeacher(nn.Module):
         from safetensors import safe_open
         from safetensors.torch import load_file
 
-        from .model import unpack_int8
+        from .model import load_packed_state
 
         encoder = WhisperEncoder(EncoderConfig())
-        encoder.load_state_dict(unpack_int8(load_file(str(encoder_file))))
+        load_packed_state(encoder, load_file(str(encoder_file)))
         with safe_open(str(langid_file), "pt") as f:
             codes = json.loads(f.metadata()["languages"])
         detector = LanguageDetector(codes)
-        detector.load_state_dict(unpack_int8(load_file(str(langid_file))))
+        load_packed_state(detector, load_file(str(langid_file)))
         return cls(encoder, detector, languages).eval()
 
     @torch.no_grad()

@@ -45,9 +45,9 @@ from .model import (
     ModelInfo,
     WhisperGRUConfig,
     build_model,
+    load_packed_state,
     pick_device,
     save_model,
-    unpack_int8,
 )
 from .teacher import WhisperTeacher
 
@@ -287,6 +287,8 @@ class Trainer:
     """
 
     def __init__(self, cfg: TrainConfig, restart: bool = False, progress_bar: bool = True) -> None:
+        if cfg.teacher and not cfg.encoder:  # before the data is decoded, which takes a while
+            raise ValueError("--teacher needs --encoder (the teacher runs Whisper-base's encoder)")
         self.cfg = cfg
         self.out = Path(cfg.out)
         self.out.mkdir(parents=True, exist_ok=True)
@@ -299,8 +301,6 @@ class Trainer:
         self.model = build_training_model(cfg, len(self.languages)).to(device)
         self.adversary = SpeakerAdversary(self.train_bank, self.model.cfg.embed_dim).to(device)
         self.teacher = None
-        if cfg.teacher and not cfg.encoder:
-            raise ValueError("--teacher needs --encoder (the teacher runs Whisper-base's encoder)")
         if cfg.teacher:
             self.teacher = WhisperTeacher.load(cfg.encoder, cfg.teacher, self.languages).to(device)
         head = [p for n, p in self.model.named_parameters() if p.requires_grad and not n.startswith("encoder.")]
@@ -523,7 +523,7 @@ def build_training_model(cfg: TrainConfig, n_languages: int) -> LanguageModel:
     from safetensors.torch import load_file
 
     model = build_model(WhisperGRUConfig(n_languages=n_languages, **cfg.model))
-    model.encoder.load_state_dict(unpack_int8(load_file(cfg.encoder)))
+    load_packed_state(model.encoder, load_file(cfg.encoder))
     layers = model.encoder.cfg.layers
     if not 0 <= cfg.finetune_layers <= layers:
         raise ValueError(f"--finetune-layers must be in 0..{layers}")
