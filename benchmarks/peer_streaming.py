@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from streamlid.bench import goal, seconds_cell
-from streamlid.conversations import Conversation, Score, benchmark_conversations, decision_track
+from streamlid.conversations import Conversation, Score, benchmark_conversations, decision_track, read_clips
 from streamlid.languages import CORE
 from streamlid.model import DEFAULT_MODEL, Classifier
 from streamlid.peer import WhisperPeer, default_cache_dir
@@ -125,7 +125,7 @@ def main() -> None:
     torch.set_num_threads(1)
     ours = TimedClassifier(Classifier.load(args.model, "cpu"))
     langs = [c for c in CORE if c in ours.languages]
-    convs = benchmark_conversations(args.manifest, args.split, args.conversations, args.seed, langs)
+    convs = benchmark_conversations(read_clips(args.manifest, args.split, langs), args.conversations, args.seed)
     default = replace_options(StreamOptions(), languages=tuple(langs))
     raw = replace_options(default, **RAW)
     rows, timelines = [], {}

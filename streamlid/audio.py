@@ -24,6 +24,8 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
         raise AudioError(f"{path}: no such file")
     if path.is_dir():
         raise AudioError(f"{path}: is a directory, not an audio file")
+    if path.stat().st_size == 0:
+        raise AudioError(f"{path}: the file is empty (0 bytes)")
     try:
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
@@ -34,6 +36,34 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
     if data.shape[0] == 0:
         raise AudioError(f"{path}: the file holds no audio samples")
     return data, int(rate)
+
+
+def truncation_warning(path: str | Path) -> str | None:
+    """A one-line warning when a file ends before its own end marker: an Ogg (Opus/Vorbis/FLAC) stream
+    whose last page lacks the end-of-stream flag, or a WAV whose header promises more frames than it
+    holds. None for a complete file (or one whose format has no such marker)."""
+    import soundfile as sf
+
+    path = Path(path)
+    with open(path, "rb") as f:
+        head = f.read(4)
+        f.seek(max(0, path.stat().st_size - 65536))
+        tail = f.read()
+    if head == b"OggS":
+        last = tail.rfind(b"OggS")
+        if last < 0 or last + 5 >= len(tail) or not tail[last + 5] & 0x04:
+            return f"{path} ends early (no end-of-stream mark: a truncated file?); only what is there was analysed"
+        return None
+    if head == b"RIFF":
+        info = sf.info(str(path))
+        with open(path, "rb") as f:
+            data = f.read()
+        at = data.find(b"data")
+        if at >= 0:
+            promised = int.from_bytes(data[at + 4 : at + 8], "little")
+            if promised and len(data) - (at + 8) < promised and promised != 0xFFFFFFFF:
+                return f"{path} ends early (its header promises more audio: a truncated file?); {info.frames} frames analysed"
+    return None
 
 
 def to_float_mono(pcm: np.ndarray, channels: int | None = None) -> np.ndarray:

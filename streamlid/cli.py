@@ -49,6 +49,13 @@ def add_model_options(p: argparse.ArgumentParser, window: float = DEFAULTS.windo
         help="restrict to these languages, comma-separated ISO 639-3 codes (e.g. eng,deu); probabilities are renormalised over them",
     )
     g.add_argument(
+        "--unknown",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="decide 'none of these languages' (state speech-unknown, language null) when the speech fits none:"
+        " on by default with a model that has an open set, off with --languages (a forced choice among them)",
+    )
+    g.add_argument(
         "--window",
         type=float,
         default=window,
@@ -60,8 +67,8 @@ def add_model_options(p: argparse.ArgumentParser, window: float = DEFAULTS.windo
     g.add_argument(
         "--min-window",
         type=float,
-        default=DEFAULTS.min_window,
-        help="speech needed for the first analysis of an utterance [%(default)s]",
+        default=None,
+        help=f"speech needed for the first analysis of an utterance, at most --window [{DEFAULTS.min_window}]",
     )
     g.add_argument(
         "--vad-aggressiveness",
@@ -108,14 +115,30 @@ def add_model_options(p: argparse.ArgumentParser, window: float = DEFAULTS.windo
     )
 
 
+def check_range(option: str, value: float, low: float, high: float, unit: str = "") -> None:
+    """A UsageError naming the option the user typed and its allowed range."""
+    if not low <= value <= high:
+        raise UsageError(f"{option} must be from {low:g} to {high:g}{unit}, not {value:g}")
+
+
 def stream_options(args: argparse.Namespace, languages: list[str] | None) -> StreamOptions:
+    check_range("--window", args.window, 0.1, 30, " s")
+    if args.min_window is None:  # not typed: the default, or --window when that is shorter
+        min_window = min(DEFAULTS.min_window, args.window)
+    else:
+        check_range("--min-window", args.min_window, 0.1, args.window, " s (--window)")
+        min_window = args.min_window
+    check_range("--hop", args.hop, 0.01, args.window, " s (--window)")
+    check_range("--switch-prob", args.switch_prob, 0, 1)
+    check_range("--confident", args.confident, 0, 1)
     try:
         return replace_options(
             DEFAULTS,
             window=args.window,
             hop=args.hop,
-            min_window=min(args.min_window, args.window),
+            min_window=min_window,
             languages=tuple(languages) if languages else None,
+            unknown=args.unknown,
             vad_aggressiveness=args.vad_aggressiveness,
             vad_frame_ms=args.vad_frame_ms,
             switch_prob=args.switch_prob,
@@ -144,13 +167,13 @@ def cmd_devices(args: argparse.Namespace) -> int:
     from .sources import input_devices
 
     devices = input_devices()
+    if not devices:  # the same exit status with --json: a script must not take "nothing" for success
+        print("no audio input devices found", file=sys.stderr if args.json else sys.stdout)
+        return 1
     if args.json:
         for d in devices:
             print(json.dumps(d, ensure_ascii=False))
         return 0
-    if not devices:
-        print("no audio input devices found")
-        return 1
     print(f"{'index':>5}  {'channels':>8}  {'rate':>7}  name")
     for d in devices:
         print(f"{d['index']:>5}  {d['channels']:>8}  {d['default_samplerate']:>7.0f}  {d['name']} ({d['hostapi']})")
@@ -165,7 +188,17 @@ def cmd_listen(args: argparse.Namespace) -> int:
         raise UsageError("use either --device or --input, not both")
     if args.fast and not args.input:
         raise UsageError("--fast only applies to --input FILE")
+    if args.tui and args.json:
+        raise UsageError("--tui and --json cannot go together: the dashboard owns the terminal (--serve can feed others)")
+    if args.tui and not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise UsageError("--tui needs a terminal on stdin and stdout; without one use the live line or --json")
     source = FileSource(args.input, realtime=not args.fast) if args.input else MicSource(args.device)
+    if args.input:
+        from .audio import truncation_warning
+
+        warning = truncation_warning(args.input)
+        if warning:
+            print(f"streamlid listen: warning: {warning}", file=sys.stderr, flush=True)
     classifier, languages = load_classifier(args)
     options = replace_options(stream_options(args, languages), level_interval=0.1 if args.tui else 0.0)
     stream = LanguageStream(classifier, source.sample_rate, source.channels, options)
@@ -203,11 +236,12 @@ def run_sinks(args: argparse.Namespace, source, stream: LanguageStream, info: di
     sink = JsonLines() if args.json else LiveLine()
     if publish:
         sink = tee(sink, publish)
-    if not args.json:
-        print(
-            f"listening to {info['source']} at {info['sample_rate']} Hz, {info['channels']} ch; model on {info['compute']}; Ctrl-C stops",
-            file=sys.stderr,
-        )
+    # on stderr in every mode: with --json it is the ready signal a script can wait for
+    print(
+        f"listening to {info['source']} at {info['sample_rate']} Hz, {info['channels']} ch; model on {info['compute']}; Ctrl-C stops",
+        file=sys.stderr,
+        flush=True,
+    )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
@@ -229,15 +263,19 @@ def tee(*sinks):
 
 # -- identify ----------------------------------------------------------------------------------------
 def identify_file(path: Path, classifier: Classifier, options: StreamOptions) -> dict:
-    from .audio import read_audio
+    from .audio import read_audio, truncation_warning
 
     audio, rate = read_audio(path)
     summary = LanguageStream(classifier, rate, audio.shape[1], options).run(audio)[-1]
+    warning = truncation_warning(path)
     return {
+        **({"warning": warning} if warning else {}),
         "path": str(path),
         "language": summary["language"],
         "name": summary["name"],
         "confidence": summary["confidence"],
+        "state": summary["state"],
+        **({"unknown": summary["unknown"]} if "unknown" in summary else {}),
         "top": [{"language": x["language"], "p": x["p"]} for x in summary["top"]],
         "speech_seconds": summary["speech_seconds"],
         "duration": round(len(audio) / rate, 3),
@@ -248,6 +286,8 @@ def identify_file(path: Path, classifier: Classifier, options: StreamOptions) ->
 def cmd_identify(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    if args.top < 1:
+        raise UsageError(f"--top must be at least 1, not {args.top}")
     classifier, languages = load_classifier(args)
     options = replace_options(stream_options(args, languages), ring_seconds=15.0)
     failed = 0
@@ -258,6 +298,8 @@ def cmd_identify(args: argparse.Namespace) -> int:
         except AudioError as e:
             failed += 1
             result = {"path": str(path), "error": str(e)}
+        if "warning" in result and not args.json:
+            print(f"streamlid identify: warning: {result['warning']}", file=sys.stderr, flush=True)
         if args.json:
             print(to_json(result), flush=True)
         elif "error" in result:  # a file that cannot be read: one line on stderr, the others go on
@@ -270,9 +312,14 @@ def cmd_identify(args: argparse.Namespace) -> int:
 def format_result(r: dict, k: int) -> str:
     if "error" in r:
         return f"{r['path']}: error: {r['error']}"
+    top = ", ".join(f"{x['language']} {x['p']:.2f}" for x in r["top"][:k])
+    if r["state"] == "speech-unknown":
+        return (
+            f"{r['path']}: another language, not one of the model's ({r['unknown']:.2f})"
+            f"  [{r['speech_seconds']:.1f} s speech of {r['duration']:.1f} s; closest: {top}]"
+        )
     if r["language"] is None:
         return f"{r['path']}: no speech found ({r['duration']:.1f} s of audio)"
-    top = ", ".join(f"{x['language']} {x['p']:.2f}" for x in r["top"][:k])
     lines = [
         f"{r['path']}: {r['name']} ({r['language']}) {r['confidence']:.2f}  [{r['speech_seconds']:.1f} s speech of {r['duration']:.1f} s; top: {top}]"
     ]

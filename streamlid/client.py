@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 from websockets.asyncio.client import ClientConnection, connect
@@ -31,6 +32,18 @@ class ClientError(Exception):
     """The server refused or broke off the stream; the message is one line."""
 
 
+def audio_url(url: str) -> str:
+    """The /audio endpoint of a server URL: a URL without a path gets /audio; the feed's path is refused."""
+    parts = urlsplit(url)
+    if parts.path in ("", "/"):
+        return urlunsplit(parts._replace(path="/audio"))
+    if parts.path.rstrip("/") == "/events":
+        raise ClientError(
+            f"{url} is the event feed, which takes no audio; send to {urlunsplit(parts._replace(path='/audio'))}"
+        )
+    return url
+
+
 async def send_file(
     path: str | Path,
     url: str = DEFAULT_URL,
@@ -42,10 +55,13 @@ async def send_file(
 ) -> dict:
     """Stream a file and hand each event to `on_events` as it arrives; returns the summary event."""
     audio, rate = read_audio(path)
+    url = audio_url(url)
     headers = {"Authorization": f"Bearer {token}"} if token else None
     try:
         async with connect(url, additional_headers=headers, max_size=2**22, open_timeout=10) as ws:
-            expect(json.loads(await ws.recv()), "hello")
+            hello = expect(json.loads(await ws.recv()), "hello")
+            if languages is not None:
+                check_languages(languages, hello.get("languages", []))
             start = {"type": "start", "sample_rate": rate, "channels": audio.shape[1], "format": "float32"}
             await ws.send(json.dumps({**start, "languages": languages, "label": Path(path).name}))
             expect(json.loads(await ws.recv()), "started")
@@ -56,9 +72,21 @@ async def send_file(
                 sender.cancel()
     except InvalidStatus as e:
         body = e.response.body.decode(errors="replace").strip()
-        raise ClientError(f"{url} refused the connection: HTTP {e.response.status_code} {body}") from None
+        if body.lstrip().startswith("<") or "\n" in body:  # a web page, not the server's one-line reason
+            body = "(is this a streamlid server's /audio endpoint?)"
+        raise ClientError(f"{url} refused the connection: HTTP {e.response.status_code} {body[:200]}") from None
     except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as e:
         raise ClientError(f"cannot connect to {url}: {e}") from None
+
+
+def check_languages(languages: list[str], known: list[str]) -> None:
+    unknown = [c for c in languages if c not in known]
+    if unknown:
+        raise ClientError(
+            f"--languages: unknown language(s) {', '.join(unknown)}; the server's model knows {' '.join(known)}"
+        )
+    if len(set(languages)) < 2:
+        raise ClientError("--languages needs at least two different language codes (one is no choice)")
 
 
 def expect(msg: dict, kind: str) -> dict:
@@ -97,7 +125,9 @@ async def _receive_events(ws: ClientConnection, on_events: Callable[[list[dict]]
 
 def configure_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", type=Path, metavar="FILE", help="audio file (wav/flac/ogg/opus/mp3, any rate and channels)")
-    p.add_argument("--url", default=DEFAULT_URL, help="the server's audio endpoint [%(default)s]")
+    p.add_argument(
+        "--url", default=DEFAULT_URL, help="the server's audio endpoint; a URL without a path gets /audio [%(default)s]"
+    )
     p.add_argument("--token", default=None, help="the server's token [STREAMLID_TOKEN]")
     p.add_argument("--fast", action="store_true", help="send as fast as the server takes it, not in real time")
     p.add_argument("--json", action="store_true", help="JSON lines: one event per line (as listen --json)")

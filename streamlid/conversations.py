@@ -30,12 +30,18 @@ class Conversation:
         return self.audio.size / SAMPLE_RATE
 
 
-def read_clips(manifest: str | Path, split: str, languages: list[str]) -> dict[str, list[Path]]:
+def read_clips(
+    manifest: str | Path, split: str, languages: list[str], speakers: set[str] | None = None
+) -> dict[str, list[Path]]:
+    """Language -> clips of `split` (rows without a split column count as train), optionally only
+    those of `speakers`."""
     manifest = Path(manifest)
     clips: dict[str, list[Path]] = defaultdict(list)
     with open(manifest, newline="", encoding="utf-8") as f:
         for row in csv.DictReader(f):
-            if row.get("split", split) == split and row["language"] in languages:
+            if (row.get("split") or "train") != split or row["language"] not in languages:
+                continue
+            if speakers is None or row.get("speaker") in speakers:
                 clips[row["language"]].append(manifest.parent / row["path"])
     return {k: sorted(v) for k, v in clips.items()}
 
@@ -55,17 +61,18 @@ def make_conversations(
     clips: dict[str, list[Path]],
     n: int,
     seed: int = 0,
-    switch: bool = True,
+    n_stretches: int = 2,
     clips_per_stretch: int = 2,
     pause: tuple[float, float] = (0.4, 1.5),
 ) -> list[Conversation]:
-    """`n` conversations; with `switch`, each has two stretches of different languages (A then B)."""
+    """`n` conversations of `n_stretches` one-language stretches: 1 one language, 2 A then B, 3 A, B, A."""
     rng = random.Random(seed)
     cache: dict[Path, np.ndarray] = {}
     langs = sorted(k for k, v in clips.items() if v)
     out = []
     for _ in range(n):
-        order = rng.sample(langs, 2) if switch else [rng.choice(langs)]
+        a, b = rng.sample(langs, 2)
+        order = [a, b, a][:n_stretches]
         parts = [np.zeros(int(rng.uniform(*pause) * SAMPLE_RATE), dtype=np.float32)]
         t = parts[0].size / SAMPLE_RATE
         stretches, speech = [], []
@@ -84,15 +91,10 @@ def make_conversations(
     return out
 
 
-def benchmark_conversations(
-    manifest: str | Path, split: str, n: int, seed: int, languages: list[str]
-) -> list[Conversation]:
+def benchmark_conversations(clips: dict[str, list[Path]], n: int, seed: int) -> list[Conversation]:
     """The conversations bench, the sweep and the peer comparison score: `n` in one language (seed
-    `seed`), then `n` switching A→B (seed `seed + 1`)."""
-    clips = read_clips(manifest, split, languages)
-    return make_conversations(clips, n, seed=seed, switch=False) + make_conversations(
-        clips, n, seed=seed + 1, switch=True
-    )
+    `seed`), `n` switching A→B (seed `seed + 1`) and `n` switching A→B→A (seed `seed + 2`)."""
+    return [c for k in (1, 2, 3) for c in make_conversations(clips, n, seed=seed + k - 1, n_stretches=k)]
 
 
 def decision_track(events: list[dict]) -> list[tuple[float, str | None]]:
@@ -164,6 +166,7 @@ class Score:
             "switch_p50": pct(self.switch, 50),
             "switch_p90": pct(self.switch, 90),
             "switch_never": sum(x is None for x in self.switch),
+            "switches": len(self.switch),
             "false_switches_per_10min": round(self.false_switches / max(self.one_language_seconds, 1e-9) * 600, 3),
             "correct_fraction": round(self.correct_seconds / max(self.speech_seconds, 1e-9), 4),
             "conversations": len(self.first_decision),

@@ -201,7 +201,9 @@ def evaluate(rows: list[dict], classifier: Classifier, options: EvalOptions | No
             too_short[d] += not crops
             for crop in crops:
                 t0 = time.process_time()
-                probs["streamlid"].append(np.exp(classifier.log_probs([crop])[0]))
+                # closed-set scores: the open set's "none of them" is measured by benchmarks/open_set_curve.py
+                p = np.exp(classifier.log_probs([crop])[0][: len(languages)])
+                probs["streamlid"].append(p / p.sum())
                 cpu["streamlid"].append(time.process_time() - t0)
                 if peer is not None:
                     p, cpu_s = _peer_decision(peer, crop, cache, peer_cache)

@@ -5,15 +5,19 @@ Every event is a JSON-serialisable dict with `type`, `seq` (per stream, from 0, 
 
 - `vad`         speech (bool), level_db: the VAD opened or closed a speech segment
 - `posteriors`  probs {code: p} (smoothed), window_probs {code: p} (this window alone), speech (true),
-                window (seconds analysed)
+                window (seconds analysed); on an open-set stream also unknown and window_unknown, p(none
+                of the languages), which with probs sums to 1
 - `decision`    language (code or null), name, confidence, state (speech-confident | speech-uncertain
-                | silence); sent whenever the language or the state changes
-- `change`      from, to (codes), confidence: the decided language changed (code-switching)
+                | speech-unknown | silence); sent whenever the language or the state changes. Language
+                null with speech-uncertain: nothing decided yet; with speech-unknown: none of the
+                languages (open set)
+- `change`      from, to (codes, or null for none of the languages), confidence: the decision changed
 - `level`       level_db, speech: the input level, every `level_interval` seconds (off by default)
 - `dropped`     audio was lost. source "ring": the consumer fell behind and the ring buffer overwrote
                 samples (samples, seconds, total_seconds); source "input": the audio device reported
                 input overflows (overflows, total_overflows)
-- `summary`     language, name, confidence, top [{language, p}], speech_seconds, segments
+- `summary`     language, name, confidence, state, top [{language, name, p}] (the closest languages, also
+                when the state is speech-unknown), unknown (open set only), speech_seconds, segments
                 [{start, end, language}], stats: sent once when the stream ends
 """
 

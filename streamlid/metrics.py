@@ -60,3 +60,13 @@ def bootstrap_ci(correct: np.ndarray, groups: np.ndarray, n: int = 1000, seed: i
     acc = hits[sample].sum(axis=1) / sizes[sample].sum(axis=1)
     lo, hi = np.percentile(acc, [2.5, 97.5])
     return float(lo), float(hi)
+
+
+def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of a rate k/n (sensible at small n and at rates near 0 or 1)."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (max(0.0, float(centre - half)), min(1.0, float(centre + half)))

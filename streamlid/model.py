@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .encoder import INT8_KEEP, EncoderConfig, WhisperEncoder, WhisperLogMel
-from .features import FeatureConfig, LogMel
+from .features import SAMPLE_RATE, FeatureConfig, LogMel
 
 FORMAT = "streamlid-model"
 FORMAT_VERSION = 1
@@ -184,6 +184,69 @@ def build_model(cfg: ModelConfig | WhisperGRUConfig, features: FeatureConfig | N
     return ARCHITECTURES[cfg.name][1](cfg, features)
 
 
+@dataclass(frozen=True)
+class Calibration:
+    """What turns a window's logits into the probabilities the stream uses (tools/calibrate.py fits it on
+    speakers held out of training): a temperature, and optionally the open set, a logistic regression on
+    `open_set_features` giving p(the speech is in none of the model's languages)."""
+
+    temperature: float = 1.0
+    unknown_weights: tuple[float, ...] = ()  # empty: a closed-set model
+    unknown_bias: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not self.temperature > 0:
+            raise ValueError(f"temperature must be positive, not {self.temperature}")
+        if self.unknown_weights and len(self.unknown_weights) != len(OPEN_SET_FEATURES):
+            raise ValueError(f"unknown_weights needs {len(OPEN_SET_FEATURES)} values ({', '.join(OPEN_SET_FEATURES)})")
+
+    @property
+    def open_set(self) -> bool:
+        return bool(self.unknown_weights)
+
+    def to_dict(self) -> dict:
+        return {
+            "temperature": self.temperature,
+            "unknown_weights": list(self.unknown_weights),
+            "unknown_bias": self.unknown_bias,
+            "unknown_features": list(OPEN_SET_FEATURES),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Calibration:
+        return cls(
+            float(d.get("temperature", 1.0)),
+            tuple(map(float, d.get("unknown_weights", ()))),
+            float(d.get("unknown_bias", 0.0)),
+        )
+
+    def log_probs(self, logits: torch.Tensor, seconds: float) -> torch.Tensor:
+        """(n, languages) logits of windows `seconds` long -> log-probabilities (n, languages), with a last
+        column for "none of them" when the model has an open set (the columns then sum to one together)."""
+        lp = torch.log_softmax(logits / self.temperature, dim=-1)
+        if not self.open_set:
+            return lp
+        z = open_set_features(logits, lp, seconds) @ logits.new_tensor(self.unknown_weights) + self.unknown_bias
+        return torch.cat([lp + F.logsigmoid(-z)[:, None], F.logsigmoid(z)[:, None]], dim=-1)
+
+
+OPEN_SET_FEATURES = ("energy", "max_logit", "max_log_prob", "log_seconds")
+
+
+def open_set_features(logits: torch.Tensor, log_probs: torch.Tensor, seconds: float) -> torch.Tensor:
+    """Per window: logsumexp of the logits (an energy score: low for speech unlike the training
+    languages), the largest logit, the largest calibrated log-probability, and log window length."""
+    return torch.stack(
+        [
+            torch.logsumexp(logits, dim=-1),
+            logits.max(dim=-1).values,
+            log_probs.max(dim=-1).values,
+            torch.full_like(logits[:, 0], float(np.log(seconds))),
+        ],
+        dim=-1,
+    )
+
+
 @dataclass
 class ModelInfo:
     languages: list[str]
@@ -192,6 +255,7 @@ class ModelInfo:
     version: str = "0"
     training: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
+    calibration: Calibration = field(default_factory=Calibration)
 
     def to_json(self) -> dict:
         return {
@@ -203,6 +267,7 @@ class ModelInfo:
             "features": self.features.to_dict(),
             "training": self.training,
             "metrics": self.metrics,
+            "calibration": self.calibration.to_dict(),
         }
 
 
@@ -329,6 +394,7 @@ def load_model(path: str | Path | None = None) -> tuple[LanguageModel, ModelInfo
             version=str(meta.get("version", "0")),
             training=meta.get("training", {}),
             metrics=meta.get("metrics", {}),
+            calibration=Calibration.from_dict(meta.get("calibration", {})),
         )
     except (KeyError, TypeError, ValueError) as e:
         raise ModelError(f"{meta_file} has an incomplete model description: {e}") from None
@@ -380,7 +446,8 @@ def quantized_int8(model: nn.Module) -> nn.Module:
 
 
 class Classifier:
-    """Batched inference: a list of 16 kHz float32 windows -> log-probabilities (n, languages).
+    """Batched inference: a list of 16 kHz float32 windows -> calibrated log-probabilities (n, languages),
+    plus a last column, p(none of these languages), when `open_set` (the model's Calibration).
 
     int8=True runs the Linear layers in dynamic int8 on the CPU (streamlid-v3: ~35% less CPU per
     window; accuracy in models/MODEL_CARD.md); on a GPU it is ignored."""
@@ -401,6 +468,7 @@ class Classifier:
             self.model = quantized_int8(self.model)
         self.info = info
         self.languages = info.languages
+        self.open_set = info.calibration.open_set  # log_probs has a last column for "none of these languages"
 
     @classmethod
     def load(cls, path: str | Path | None = None, compute: str = "auto", int8: bool = False) -> Classifier:
@@ -425,7 +493,7 @@ class Classifier:
 
     @torch.inference_mode()
     def _log_probs(self, windows: list[np.ndarray]) -> np.ndarray:
-        out = np.empty((len(windows), len(self.languages)), dtype=np.float32)
+        out = np.empty((len(windows), len(self.languages) + self.open_set), dtype=np.float32)
         by_length: dict[int, list[int]] = {}
         for i, w in enumerate(windows):
             by_length.setdefault(len(w), []).append(i)
@@ -434,5 +502,5 @@ class Classifier:
             # bf16 on a GPU (the front ends keep float32): 3.4x v3's float32 windows per second (BENCHMARKS.md)
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
                 logits = self.model(batch)
-            out[idx] = torch.log_softmax(logits.float(), dim=-1).cpu().numpy()
+            out[idx] = self.info.calibration.log_probs(logits.float(), batch.shape[1] / SAMPLE_RATE).cpu().numpy()
         return out

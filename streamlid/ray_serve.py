@@ -88,6 +88,7 @@ class RemoteClassifier:
 
     def __init__(self, scorer: DeploymentHandle, info: ModelInfo, compute: str, retry_for: float = 60.0) -> None:
         self.scorer, self.info, self.languages = scorer, info, info.languages
+        self.open_set = info.calibration.open_set
         self.device = torch.device(compute)
         self.retry_for = retry_for
 

@@ -42,16 +42,17 @@ from .languages import name
 from .model import Classifier
 from .stream import LanguageStream, StreamOptions
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 2: the open set (state speech-unknown, language null; start.unknown)
 PACKAGE_DIR = Path(__file__).resolve().parent
 STATIC_FILES = {
     "/": ("static/index.html", "text/html; charset=utf-8"),
     "/app.js": ("static/app.js", "text/javascript; charset=utf-8"),
     "/style.css": ("static/style.css", "text/css; charset=utf-8"),
+    "/mic-worklet.js": ("static/mic-worklet.js", "text/javascript; charset=utf-8"),
     "/protocol.schema.json": ("protocol.schema.json", "application/json"),
 }
 FORMATS = {"int16": np.dtype("<i2"), "float32": np.dtype("<f4")}
-START_FIELDS = {"type", "sample_rate", "channels", "format", "languages", "label"}
+START_FIELDS = {"type", "sample_rate", "channels", "format", "languages", "unknown", "label"}
 MAX_TEXT_BYTES = 64 * 1024
 log = logging.getLogger("streamlid.server")
 
@@ -138,6 +139,7 @@ class AudioFormat:
     format: str = "int16"
     languages: tuple[str, ...] | None = None
     label: str = ""
+    unknown: bool | None = None  # StreamOptions.unknown: None = the server's setting
 
     @property
     def frame_bytes(self) -> int:
@@ -187,10 +189,13 @@ def parse_start(msg: dict, model_languages: list[str]) -> AudioFormat:
                 f"start: unknown language(s) {', '.join(unknown)}; the model knows {' '.join(model_languages)}"
             )
         languages = tuple(dict.fromkeys(languages))
+    unknown = msg.get("unknown")
+    if unknown is not None and not isinstance(unknown, bool):
+        raise ProtocolError(f"start: unknown must be true, false or null, not {json.dumps(unknown)}")
     label = msg.get("label", "")
     if not isinstance(label, str) or len(label) > 100:
         raise ProtocolError("start: label must be a string of at most 100 characters")
-    return AudioFormat(rate, channels, fmt, languages, label)
+    return AudioFormat(rate, channels, fmt, languages, label, unknown)
 
 
 def decode_frame(data: bytes, fmt: AudioFormat, max_seconds: float) -> np.ndarray:
@@ -238,7 +243,7 @@ def score_together(classifier: Classifier, streams: list[LanguageStream]) -> lis
     """Advance every stream, score all their windows in one call to the model, and complete each stream."""
     windows = [s.advance() for s in streams]
     flat = [w for ws in windows for w in ws]
-    scores = classifier.log_probs(flat) if flat else np.zeros((0, len(classifier.languages)), dtype=np.float32)
+    scores = classifier.log_probs(flat) if flat else np.zeros((0, 0), dtype=np.float32)
     out, k = [], 0
     for stream, ws in zip(streams, windows, strict=True):
         out.append(stream.complete(scores[k : k + len(ws)]))
@@ -310,6 +315,7 @@ class LiveServer:
             "name": Path(model).stem if model else classifier.name,
             "version": classifier.info.version,
             "languages": classifier.languages,
+            "open_set": classifier.open_set,
             "compute": classifier.device.type,
         }
         self.subscribers: set[Subscriber] = set()
@@ -495,7 +501,11 @@ class LiveServer:
                 raise ProtocolError("the server is shutting down")
             if len(self.audio) >= self.options.max_streams:
                 raise ProtocolError(f"the server is at its limit of {self.options.max_streams} audio streams")
-            options = replace(self.stream_options, languages=fmt.languages or self.stream_options.languages)
+            options = replace(
+                self.stream_options,
+                languages=fmt.languages or self.stream_options.languages,
+                unknown=self.stream_options.unknown if fmt.unknown is None else fmt.unknown,
+            )
             stream = LanguageStream(self.classifier, fmt.sample_rate, fmt.channels, options)
             sid = self.open_stream(fmt.label or ws.remote_address[0], fmt.sample_rate, fmt.channels, stream.languages)
             sub.stream = sid

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from typing import TextIO
 
@@ -35,6 +36,8 @@ class LiveLine:
         self.tty = self.out.isatty()
         self.decision: dict | None = None
         self.probs: dict[str, float] = {}
+        self.unknown_p = 0.0  # smoothed p(none of the languages), when the stream can decide that
+        self.unknown_held = False  # the decision is "none of the languages"
         self.t = 0.0
         self.speech = False
         self.dropped = 0.0
@@ -46,8 +49,11 @@ class LiveLine:
             self.t = e["t"]
             if kind == "posteriors":
                 self.probs = e["probs"]
+                self.unknown_p = e.get("unknown", 0.0)
             elif kind == "decision":
                 self.decision, changed = e, True
+                if e["state"] != "silence":
+                    self.unknown_held = e["state"] == "speech-unknown"
             elif kind == "vad":
                 self.speech = e["speech"]
             elif kind == "dropped":
@@ -59,25 +65,52 @@ class LiveLine:
                 self._print(self.summary_line(e), final=True)
                 return
         if self.tty or changed:
-            self._print(self.status_line(), final=not self.tty)
+            width = shutil.get_terminal_size().columns if self.tty else None
+            self._print(self.status_line(width), final=not self.tty)
 
-    def status_line(self) -> str:
+    def status_line(self, width: int | None = None) -> str:
+        """The redrawn line, at most `width - 1` characters (a wrapped line could not be redrawn in place):
+        the probability list and then the bar go first when the terminal is narrow."""
         d = self.decision or {}
         lang = d.get("language")
-        label = f"{name(lang)} ({lang})" if lang else "—"
         state = d.get("state", "silence")
+        unknown = lang is None and self.unknown_held  # also through the silence after it
+        label = f"{name(lang)} ({lang})" if lang else "other language" if unknown else "—"
         top = "  ".join(f"{c} {p:.2f}" for c, p in sorted(self.probs.items(), key=lambda kv: -kv[1])[:3])
-        # decision events come only when the language or state changes; the smoothed probability moves on
-        confidence = self.probs.get(lang, d.get("confidence", 0.0))
+        # the decided class's smoothed probability now (decision events come only when the language or state
+        # changes; the probability moves on)
+        p_now = self.unknown_p if unknown else self.probs.get(lang, d.get("confidence", 0.0))
         mic = "speech " if self.speech else "silence"
         drop = f"  dropped {self.dropped:.1f}s" if self.dropped else ""
-        return f"[{self.t:7.2f}s] {mic} {label:<20} {bar(confidence)} {confidence:.2f} {state:<16} | {top}{drop}"
+        head = f"[{self.t:7.2f}s] {mic} {label:<20}"
+        tail = f"p {p_now:.2f} {state:<16}"
+        for line in (
+            f"{head} {bar(p_now)} {tail} | {top}{drop}",
+            f"{head} {bar(p_now)} {tail}{drop}",
+            f"{head} {tail}{drop}",
+            f"{head} {tail}",
+        ):
+            if width is None or len(line) < width:
+                return line
+        return line[: max(0, width - 1)]
 
-    @staticmethod
-    def summary_line(e: dict) -> str:
+    def summary_line(self, e: dict) -> str:
+        """The end of the stream. Its p is the whole stream's (all the speech together), which can differ
+        from the last decision's p, the smoothed probability of recent windows."""
+        if e["state"] == "speech-unknown":
+            guess = f"; closest {e['top'][0]['name']} ({e['top'][0]['language']})" if e["top"] else ""
+            return (
+                f"end: not one of the model's languages (overall p {e['unknown']:.2f}) over"
+                f" {e['speech_seconds']:.1f} s of speech{guess}"
+            )
         if e["language"] is None:
             return f"end: no speech heard ({e['t']:.1f} s of audio)"
-        return f"end: {e['name']} ({e['language']}) {e['confidence']:.2f} over {e['speech_seconds']:.1f} s of speech"
+        last = (self.decision or {}).get("language")
+        differs = f"; the last decision was {name(last)} ({last})" if last and last != e["language"] else ""
+        return (
+            f"end: {e['name']} ({e['language']}), overall p {e['confidence']:.2f} over"
+            f" {e['speech_seconds']:.1f} s of speech{differs}"
+        )
 
     def _print(self, text: str, final: bool) -> None:
         if self.tty:

@@ -14,20 +14,23 @@ import numpy as np
 
 SPEECH_CONFIDENT = "speech-confident"
 SPEECH_UNCERTAIN = "speech-uncertain"
+SPEECH_UNKNOWN = "speech-unknown"  # the decision is: none of the languages (language None)
 SILENCE = "silence"
 
 
 @dataclass(frozen=True)
 class SmoothingOptions:
-    # defaults from the sweep in benchmarks/results/sweep*.json (streamlid-v2): of the settings within 0.02
-    # of the best fraction of correct speech time, the one with the fewest false switches
-    switch_prob: float = 0.3  # per hop, while speech goes on (benchmarks/results/sweep_v3.json)
+    # defaults from the sweep in benchmarks/results/sweep_v3b.json (streamlid-v3, its open set on): of the
+    # settings within 0.02 of the best fraction of right speech time on held-out training speakers, the
+    # one with the fewest false switches
+    switch_prob: float = 0.3  # per hop, while speech goes on
     pause_switch_prob: float = 0.5  # at the first window after a pause long enough to reset the window
     evidence_weight: float = 0.5
-    confident: float = 0.8  # smoothed probability needed to be confident, and to change the decision
+    confident: float = 0.7  # smoothed probability needed to be confident, and to change the decision
+    unknown_confident: float = 0.98  # ... to decide "none of the languages" (open set only)
 
     def __post_init__(self) -> None:
-        for name in ("switch_prob", "pause_switch_prob", "confident"):
+        for name in ("switch_prob", "pause_switch_prob", "confident", "unknown_confident"):
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
                 raise ValueError(f"{name} must be within [0, 1], not {v}")
@@ -52,42 +55,55 @@ class ForwardFilter:
 
 @dataclass
 class Decision:
-    language: str | None
+    language: str | None  # None: nothing decided yet, or (state speech-unknown) none of the languages
     confidence: float
     state: str
 
 
 class Decider:
-    """Holds the decided language; it changes only when another language becomes confident."""
+    """Holds the decision; nothing is decided until a class is confident, and the decision changes only
+    when another class becomes confident. The classes are the languages and, with `unknown`, a last one
+    for "none of them" (its decision has language None and state speech-unknown)."""
 
-    def __init__(self, languages: list[str], options: SmoothingOptions) -> None:
+    def __init__(self, languages: list[str], options: SmoothingOptions, unknown: bool = False) -> None:
         self.languages = languages
         self.options = options
-        self.filter = ForwardFilter(len(languages))
-        self.probs = np.full(len(languages), 1.0 / len(languages))
+        self.unknown = unknown
+        self.labels: list[str | None] = list(languages) + [None] * unknown
+        n = len(self.labels)
+        self.filter = ForwardFilter(n)
+        self.probs = np.full(n, 1.0 / n)
         self.decision = Decision(None, 0.0, SILENCE)
+        self.held: int | None = None  # index into labels of the decided class
         self._after_pause = False
 
     def pause(self) -> None:
         """A long pause: the next window may more easily start a new language."""
         self._after_pause = True
 
-    def update(self, log_probs: np.ndarray) -> tuple[Decision, str | None]:
-        """Take one window's log-probabilities; return the decision and the previous language if it changed."""
+    def update(self, log_probs: np.ndarray) -> tuple[Decision, bool]:
+        """Take one window's log-probabilities over `labels`; return the decision and whether it changed
+        from one decided class to another (not the first decision)."""
         o = self.options
         switch = o.pause_switch_prob if self._after_pause else o.switch_prob
         self._after_pause = False
         self.probs = self.filter.update(log_probs, switch, o.evidence_weight)
         top = int(np.argmax(self.probs))
-        held = self.decision.language
-        previous = None
-        if held is None or (self.languages[top] != held and self.probs[top] >= o.confident):
-            previous = held
-            held = self.languages[top]
-        confidence = float(self.probs[self.languages.index(held)])
-        state = SPEECH_CONFIDENT if confidence >= o.confident else SPEECH_UNCERTAIN
-        self.decision = Decision(held, confidence, state)
-        return self.decision, previous
+        changed = False
+        needed = o.unknown_confident if self.labels[top] is None else o.confident
+        if top != self.held and self.probs[top] >= needed:
+            changed = self.held is not None
+            self.held = top
+        if self.held is None:
+            self.decision = Decision(None, float(self.probs[top]), SPEECH_UNCERTAIN)
+            return self.decision, False
+        confidence = float(self.probs[self.held])
+        if self.labels[self.held] is None:
+            state = SPEECH_UNKNOWN  # held like a language; its confidence says how sure
+        else:
+            state = SPEECH_CONFIDENT if confidence >= o.confident else SPEECH_UNCERTAIN
+        self.decision = Decision(self.labels[self.held], confidence, state)
+        return self.decision, changed
 
     def silence(self) -> Decision:
         self.decision = Decision(self.decision.language, self.decision.confidence, SILENCE)

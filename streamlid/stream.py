@@ -22,19 +22,22 @@ from .events import probs_dict, rounded, top_list
 from .features import SAMPLE_RATE
 from .languages import name
 from .model import Classifier
-from .smoothing import SILENCE, Decider, SmoothingOptions
+from .smoothing import SILENCE, SPEECH_CONFIDENT, SPEECH_UNCERTAIN, SPEECH_UNKNOWN, Decider, SmoothingOptions
 from .vad import VadGate, VadOptions, level_db
 
 
 @dataclass(frozen=True)
 class StreamOptions:
-    window: float = 3.0  # longest analysis window, seconds of speech (benchmarks/results/sweep_v3.json)
+    window: float = 2.0  # longest analysis window, seconds of speech (benchmarks/results/sweep_v3b.json)
     min_window: float = 0.5  # the first window of an utterance once this much speech is in
     hop: float = 0.25  # a new window after this much new speech
     reset_after: float = 1.0  # a pause this long starts the next window afresh
     ring_seconds: float = 30.0  # audio the ring buffer holds before it overwrites the oldest
     level_interval: float = 0.0  # seconds between `level` events; 0 = none
     languages: tuple[str, ...] | None = None  # restrict decisions to these (renormalised)
+    # "none of the languages" as a decision (state speech-unknown): None = when the model has an open set
+    # and `languages` does not restrict (a restriction is a forced choice unless this is True)
+    unknown: bool | None = None
     vad: VadOptions = field(default_factory=VadOptions)
     smoothing: SmoothingOptions = field(default_factory=SmoothingOptions)
 
@@ -71,9 +74,13 @@ class LanguageStream:
         channels: int = 1,
         options: StreamOptions | None = None,
         model_languages: list[str] | None = None,
+        open_set: bool = False,
     ) -> None:
+        """`model_languages` and `open_set` describe the scores `complete` gets when there is no classifier
+        (a server that batches the windows of many streams)."""
         self.classifier = classifier
         self.model_languages = list(classifier.languages if classifier else model_languages or [])
+        self.model_open_set = bool(getattr(classifier, "open_set", False) if classifier else open_set)
         if not self.model_languages:
             raise ValueError("a LanguageStream needs a classifier or the model's languages")
         self.options = options or StreamOptions()
@@ -112,8 +119,27 @@ class LanguageStream:
             raise ValueError(f"unknown language(s): {', '.join(unknown)}")
         self.languages = langs
         self._index = np.array([self.model_languages.index(c) for c in langs])
-        self.decider = Decider(langs, self.options.smoothing)
+        self._excluded = np.array([i for i, c in enumerate(self.model_languages) if c not in langs], dtype=int)
+        restricted = len(langs) < len(self.model_languages)
+        unknown = self.options.unknown
+        self.unknown = (
+            (self.model_open_set and not restricted)
+            if unknown is None
+            else unknown and (self.model_open_set or restricted)
+        )
+        self.decider = Decider(langs, self.options.smoothing, self.unknown)
         self._window_sum, self._window_count = None, 0
+
+    def class_log_probs(self, model_log_probs: np.ndarray) -> np.ndarray:
+        """A window's log-probabilities over the active languages (renormalised) and, when `unknown`, a
+        last class: the model's own "none of its languages" plus every language left out by a restriction."""
+        lp = model_log_probs[self._index]
+        if self.unknown:
+            rest = [model_log_probs[self._excluded]]
+            if self.model_open_set:
+                rest.append(model_log_probs[-1:])
+            lp = np.append(lp, np.logaddexp.reduce(np.concatenate(rest)))
+        return lp - np.logaddexp.reduce(lp)
 
     # -- input -----------------------------------------------------------------------------------
     def write(self, pcm: np.ndarray) -> None:
@@ -296,32 +322,32 @@ class LanguageStream:
 
     def _window_events(self, t: float, length: float, model_log_probs: np.ndarray) -> list[dict]:
         self.stats.windows += 1
-        lp = model_log_probs[self._index]
-        lp = lp - np.logaddexp.reduce(lp)  # renormalise over the active languages
+        lp = self.class_log_probs(model_log_probs)
         self._window_sum = lp if self._window_sum is None else self._window_sum + lp
         self._window_count += 1
         before = self.decider.decision
-        decision, previous = self.decider.update(lp)
-        events = [
-            self._emit(
-                {
-                    "type": "posteriors",
-                    "t": rounded(t, 3),
-                    "speech": True,
-                    "window": rounded(length, 3),
-                    "probs": probs_dict(self.languages, self.decider.probs),
-                    "window_probs": probs_dict(self.languages, np.exp(lp)),
-                }
-            )
-        ]
-        self._extend_segments(t, length, decision.language)
-        if previous is not None:
+        decision, changed = self.decider.update(lp)
+        n = len(self.languages)
+        posteriors = {
+            "type": "posteriors",
+            "t": rounded(t, 3),
+            "speech": True,
+            "window": rounded(length, 3),
+            "probs": probs_dict(self.languages, self.decider.probs[:n]),
+            "window_probs": probs_dict(self.languages, np.exp(lp[:n])),
+        }
+        if self.unknown:
+            posteriors.update(unknown=rounded(self.decider.probs[n]), window_unknown=rounded(np.exp(lp[n])))
+        events = [self._emit(posteriors)]
+        if self.decider.held is not None:
+            self._extend_segments(t, length, decision.language)
+        if changed:
             events.append(
                 self._emit(
                     {
                         "type": "change",
                         "t": rounded(t, 3),
-                        "from": previous,
+                        "from": before.language,
                         "to": decision.language,
                         "confidence": rounded(decision.confidence),
                     }
@@ -355,18 +381,36 @@ class LanguageStream:
 
     def _summary(self) -> dict:
         self.stats.dropped_samples = self.ring.dropped
-        out = {"type": "summary", "t": rounded(self.t, 3), "language": None, "name": None, "confidence": 0.0, "top": []}
+        out = {
+            "type": "summary",
+            "t": rounded(self.t, 3),
+            "language": None,
+            "name": None,
+            "confidence": 0.0,
+            "state": SILENCE,
+            "top": [],
+        }
         if self._window_sum is not None:
             # the mean, not the sum: overlapping windows share audio, so their evidence does not add up
             mean = self._window_sum / self._window_count
             p = np.exp(mean - np.logaddexp.reduce(mean))
-            best = int(np.argmax(p))
+            n = len(self.languages)
+            # none of the languages when that is more likely than all of them together
+            best = n if self.unknown and p[n] >= 0.5 else int(np.argmax(p[:n]))
+            language = self.languages[best] if best < n else None
             out.update(
-                language=self.languages[best],
-                name=name(self.languages[best]),
+                language=language,
+                name=name(language) if language else None,
                 confidence=rounded(p[best]),
-                top=top_list(self.languages, p, k=5),
+                state=SPEECH_UNKNOWN
+                if language is None
+                else SPEECH_CONFIDENT
+                if p[best] >= self.options.smoothing.confident
+                else SPEECH_UNCERTAIN,
+                top=top_list(self.languages, p[:n], k=5),
             )
+            if self.unknown:
+                out["unknown"] = rounded(p[n])
         out.update(
             speech_seconds=rounded(self.stats.speech_seconds, 2), segments=self._segments, stats=self.stats.to_dict()
         )

@@ -29,7 +29,7 @@ from textual.widget import Widget
 from textual.widgets import Footer, Input, Static
 
 from .languages import name, parse_languages
-from .smoothing import SILENCE, SPEECH_CONFIDENT
+from .smoothing import SILENCE, SPEECH_UNCERTAIN, SPEECH_UNKNOWN
 from .sources import pump
 from .stream import LanguageStream
 
@@ -49,6 +49,7 @@ COLOURS = (
     "#bab0ac",
 )
 SPAN = 60.0  # seconds the timeline shows
+UNKNOWN_MARK = "?"  # the timeline's and the change list's mark for none of the languages
 
 
 class DashboardState:
@@ -62,6 +63,8 @@ class DashboardState:
         """Start afresh (a reset, or other languages): uniform bars, no decision, an empty timeline."""
         self.languages = list(languages)
         self.probs = {c: 1.0 / len(languages) for c in languages}
+        self.unknown_p = 0.0  # smoothed p(none of the languages), when the stream can decide that
+        self.unknown_held = False  # the decision is "none of the languages" (through the silence after it)
         self.decision: dict | None = None
         self.timeline: list[tuple[float, str | None, bool]] = []  # (t, language, confident) at each decision
         self.changes: list[dict] = []
@@ -83,10 +86,14 @@ class DashboardState:
                     self.set_languages(list(e["probs"]))
                     rebuilt = True
                 self.probs = dict(e["probs"])
+                self.unknown_p = e.get("unknown", 0.0)
             elif kind == "decision":
                 self.decision = e
                 speaking = e["state"] != SILENCE
-                self.timeline.append((e["t"], e["language"] if speaking else None, e["state"] == SPEECH_CONFIDENT))
+                if speaking:
+                    self.unknown_held = e["state"] == SPEECH_UNKNOWN
+                language = UNKNOWN_MARK if e["state"] == SPEECH_UNKNOWN else e["language"]
+                self.timeline.append((e["t"], language if speaking else None, e["state"] != SPEECH_UNCERTAIN))
             elif kind == "change":
                 self.changes.append(e)
             elif kind in ("level", "vad"):
@@ -104,8 +111,8 @@ class DashboardState:
 
     def timeline_cells(self, width: int) -> list[tuple[str, str]]:
         """The last `span` seconds as `width` cells of (character, colour): the language's initial,
-        upper case when confident, lower case when not, '·' for silence, ' ' before the stream began;
-        a cell holding a change point is '|'."""
+        upper case when confident, lower case when not, '?' for none of the languages, '·' for silence,
+        ' ' before the stream began; a cell holding a change point is '|'."""
         step = self.span / width
         start = max(self.t, self.span) - self.span
         cells, k, current = [], 0, (None, False, False)  # language, confident, seen
@@ -122,6 +129,8 @@ class DashboardState:
                 cells.append(("|", "bold white"))
             elif language is None:
                 cells.append(("·", "bright_black"))
+            elif language == UNKNOWN_MARK:
+                cells.append((UNKNOWN_MARK, "bold magenta"))
             else:
                 initial = language[0].upper() if confident else language[0]
                 cells.append((initial, self.colour(language)))
@@ -270,6 +279,7 @@ class Dashboard(App[int]):
         self.query_one("#info", Static).update(
             f" {source} · {info.get('sample_rate', 0)} Hz {info.get('channels', 1)} ch · {Path(str(info.get('model', ''))).stem}"
             f" on {str(info.get('compute', 'cpu')).upper()} · {dropped}{' · PAUSED' if self.paused else ''}"
+            + (f" · only {','.join(s.languages)}" if s.languages != self.stream.model_languages else "")
         )
         self.query_one("#decision", Static).update(self.decision_text())
         decided = s.decision["language"] if s.decision else None
@@ -289,24 +299,39 @@ class Dashboard(App[int]):
         if s.summary is not None:
             e = s.summary
             text = Text().append("ended: ", style="bold")
+            if e["state"] == SPEECH_UNKNOWN:
+                closest = f", closest {e['top'][0]['name']}" if e["top"] else ""
+                text.append("another language", style="bold magenta")
+                return text.append(
+                    f"  (not one of the model's: p {e['unknown']:.2f}{closest}) over {e['speech_seconds']:.1f} s"
+                    " of speech\nq quits"
+                )
             if e["language"] is None:
                 return text.append("no speech heard")
             text.append(f"{e['name']} ({e['language']})", style=f"bold {s.colour(e['language'])}")
-            return text.append(f"  {e['confidence']:.2f} over {e['speech_seconds']:.1f} s of speech\nq quits")
+            return text.append(f"  overall p {e['confidence']:.2f} over {e['speech_seconds']:.1f} s of speech\nq quits")
         d = s.decision
+        if d is not None and d["language"] is None and s.unknown_held:
+            text = Text().append("ANOTHER LANGUAGE", style="bold magenta")
+            text.append("  not one of the model's languages")
+            text.append(f"\np(another language) {s.unknown_p:.2f} ")
+            text.append_text(solid(s.unknown_p, 20, "magenta"))
+            return text.append(f"  {d['state']}", style="magenta")
         if d is None or d["language"] is None:
             return Text("listening…  no language decided yet", style="bright_black")
         text = Text().append(f"{d['name'].upper()}  ({d['language']})", style=f"bold {s.colour(d['language'])}")
         # decision events come only when the language or state changes; the smoothed probability moves on
         confidence = s.probs.get(d["language"], d["confidence"])
-        text.append(f"\nconfidence {confidence:.2f} ")
+        text.append(f"\np now {confidence:.2f} ")
         text.append_text(solid(confidence, 20, s.colour(d["language"])))
         state_style = {"speech-confident": "bold green", "speech-uncertain": "yellow"}.get(d["state"], "bright_black")
         return text.append(f"  {d['state']}", style=state_style)
 
     def timeline_text(self) -> Text:
         width = max(10, self.query_one("#timeline").size.width - 2)
-        changes = "  ".join(f"{c['t']:.1f}s {c['from']}→{c['to']}" for c in self.state.changes[-3:])
+        changes = "  ".join(
+            f"{c['t']:.1f}s {c['from'] or UNKNOWN_MARK}→{c['to'] or UNKNOWN_MARK}" for c in self.state.changes[-3:]
+        )
         text = Text(f"decided, last {SPAN:.0f} s · ", style="bright_black")
         text.append("changes: " + (changes or "none"), style="" if changes else "bright_black")
         text.append("\n")
@@ -345,9 +370,10 @@ class Dashboard(App[int]):
     async def on_input_submitted(self, message: Input.Submitted) -> None:
         try:
             languages = parse_languages(message.value, self.stream.model_languages)
-        except ValueError as e:
-            self.notify(str(e), severity="error", timeout=6)
+        except ValueError as e:  # said on the field itself: a notification would cover it
+            message.input.border_title = f"error: {e}"
             return
+        message.input.border_title = ""
         self.command(lambda stream: stream.set_languages(languages))
         self.state.set_languages(languages or self.stream.model_languages)
         await self._rebuild_bars()

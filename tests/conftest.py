@@ -27,7 +27,7 @@ import torch
 
 from streamlid.audio import load_mono_16k
 from streamlid.languages import CORE
-from streamlid.model import CRNN, DEFAULT_MODEL, Classifier, ModelConfig, ModelInfo, save_model
+from streamlid.model import CRNN, DEFAULT_MODEL, Calibration, Classifier, ModelConfig, ModelInfo, save_model
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("STREAMLID_SHARED", REPO.parent / "shared"))
@@ -116,7 +116,13 @@ def write_wav(path: Path, audio: np.ndarray, rate: int, subtype: str | None = No
 def random_crnn(config: ModelConfig, seed: int = 0) -> tuple[CRNN, ModelInfo]:
     torch.manual_seed(seed)
     model = CRNN(config).eval()
-    info = ModelInfo(languages=list(CORE[: config.n_languages]), config=config, version="test-random")
+    # a low temperature makes the untrained model's tiny logit differences decisive, so streams decide
+    info = ModelInfo(
+        languages=list(CORE[: config.n_languages]),
+        config=config,
+        version="test-random",
+        calibration=Calibration(temperature=0.02),
+    )
     return model, info
 
 
@@ -130,6 +136,19 @@ def random_model(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def random_classifier(random_model) -> Classifier:
     return Classifier.load(random_model, compute="cpu")
+
+
+@pytest.fixture(scope="session")
+def unknown_model(tmp_path_factory) -> Path:
+    """The random model with an open set that says "none of these languages" to everything (p 0.998)."""
+    model, info = random_crnn(ModelConfig(n_languages=6))
+    info.calibration = Calibration(temperature=0.02, unknown_weights=(0.0, 0.0, 0.0, 0.0), unknown_bias=6.0)
+    return save_model(model, info, tmp_path_factory.mktemp("unknown") / "unknown.safetensors")
+
+
+@pytest.fixture(scope="session")
+def unknown_classifier(unknown_model) -> Classifier:
+    return Classifier.load(unknown_model, compute="cpu")
 
 
 # Same architecture code, fewer channels (for the model-level unit tests).
@@ -150,7 +169,19 @@ def shipped_classifier(shipped_model) -> Classifier:
 
 # -- the event schema (events.py's docstring) -----------------------------------------------------------
 
-STATES = {"speech-confident", "speech-uncertain", "silence"}
+SCHEMA = json.loads((REPO / "streamlid" / "protocol.schema.json").read_text())
+
+
+def validate_message(msg: dict, kind: str = "server_message") -> None:
+    """One protocol message against protocol.schema.json's definition `kind` (jsonschema, test extra)."""
+    import jsonschema
+
+    schema = {**SCHEMA, "$ref": f"#/$defs/{kind}"}
+    schema.pop("oneOf")
+    jsonschema.Draft202012Validator(schema).validate(msg)
+
+
+STATES = {"speech-confident", "speech-uncertain", "speech-unknown", "silence"}
 NUM = (int, float)
 EVENT_FIELDS = {
     "vad": {"speech", "level_db"},
@@ -159,8 +190,10 @@ EVENT_FIELDS = {
     "change": {"from", "to", "confidence"},
     "level": {"level_db", "speech"},
     "dropped": {"source"},  # plus the fields of its source, below
-    "summary": {"language", "name", "confidence", "top", "speech_seconds", "segments", "stats"},
+    "summary": {"language", "name", "confidence", "state", "top", "speech_seconds", "segments", "stats"},
 }
+# present when the stream can decide "none of the languages" (open set)
+UNKNOWN_FIELDS = {"posteriors": {"unknown", "window_unknown"}, "summary": {"unknown"}}
 DROPPED_FIELDS = {"ring": {"samples", "seconds", "total_seconds"}, "input": {"overflows", "total_overflows"}}
 STATS_FIELDS = {
     "samples_in",
@@ -177,12 +210,12 @@ def _is_prob(x) -> bool:
     return isinstance(x, NUM) and not isinstance(x, bool) and math.isfinite(x) and -1e-9 <= x <= 1 + 1e-9
 
 
-def _check_probs(d, languages) -> None:
+def _check_probs(d, languages, unknown: float = 0.0) -> None:
     assert isinstance(d, dict) and d, d
     if languages is not None:
         assert list(d) == list(languages), (list(d), languages)
     assert all(_is_prob(p) for p in d.values()), d
-    assert abs(sum(d.values()) - 1.0) < 2e-3 + 1e-4 * len(d), d
+    assert abs(sum(d.values()) + unknown - 1.0) < 2e-3 + 1e-4 * len(d), d
 
 
 def check_event(e: dict, languages: list[str] | None = None) -> None:
@@ -196,26 +229,30 @@ def check_event(e: dict, languages: list[str] | None = None) -> None:
     if kind == "dropped":
         assert e["source"] in DROPPED_FIELDS, e
         expected |= DROPPED_FIELDS[e["source"]]
+    if kind in UNKNOWN_FIELDS and UNKNOWN_FIELDS[kind] & set(e):
+        expected |= UNKNOWN_FIELDS[kind]
+        assert all(_is_prob(e[k]) for k in UNKNOWN_FIELDS[kind]), e
     assert set(e) == expected, f"{kind}: fields {sorted(e)} differ from the schema's {sorted(expected)}"
     known = set(languages) if languages is not None else None
     if kind == "vad":
         assert isinstance(e["speech"], bool) and isinstance(e["level_db"], NUM), e
     elif kind == "posteriors":
         assert e["speech"] is True and isinstance(e["window"], NUM) and 0 < e["window"] <= 30, e
-        _check_probs(e["probs"], languages)
-        _check_probs(e["window_probs"], languages)
+        _check_probs(e["probs"], languages, e.get("unknown", 0.0))
+        _check_probs(e["window_probs"], languages, e.get("window_unknown", 0.0))
         assert list(e["probs"]) == list(e["window_probs"])
     elif kind == "decision":
         assert e["state"] in STATES, e
         assert _is_prob(e["confidence"]), e
         if e["language"] is None:
-            assert e["name"] is None, e
+            assert e["name"] is None and e["state"] != "speech-confident", e
         else:
             assert isinstance(e["language"], str) and isinstance(e["name"], str) and e["name"], e
             assert known is None or e["language"] in known, e
     elif kind == "change":
-        assert isinstance(e["to"], str) and isinstance(e["from"], str) and e["from"] != e["to"], e
-        assert known is None or {e["from"], e["to"]} <= known, e
+        # null: none of the languages (the open set's unknown)
+        assert all(x is None or isinstance(x, str) for x in (e["from"], e["to"])) and e["from"] != e["to"], e
+        assert known is None or {e["from"], e["to"]} - {None} <= known, e
         assert _is_prob(e["confidence"]), e
     elif kind == "level":
         assert isinstance(e["level_db"], NUM) and isinstance(e["speech"], bool), e
@@ -226,8 +263,10 @@ def check_event(e: dict, languages: list[str] | None = None) -> None:
         assert _is_prob(e["confidence"]), e
         assert isinstance(e["speech_seconds"], NUM) and e["speech_seconds"] >= 0, e
         assert isinstance(e["top"], list) and isinstance(e["segments"], list), e
+        assert e["state"] in STATES, e
         if e["language"] is None:
-            assert e["name"] is None and e["top"] == [], e
+            assert e["name"] is None, e
+            assert (e["top"] == []) == (e["state"] == "silence"), e  # unknown speech still lists candidates
         else:
             assert e["top"] and e["top"][0]["language"] == e["language"], e
             assert known is None or e["language"] in known, e

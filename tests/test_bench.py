@@ -48,9 +48,14 @@ def test_report_holds_every_measured_number(quick_run) -> None:
     assert f"| {report['listen_peak_rss_mb']:g} MB | ≤ 400 MB: " in md
     q = report["quality"]
     assert f"| false switches per 10 min of one-language speech | {q['false_switches_per_10min']:g} |" in md
-    assert f"| {q['correct_fraction']:g} |" in md
+    assert f"| {q['correct_fraction']:g} | ≥ 0.95: " in md
+    g = report["nonspeech"]["given_language"]
+    assert f"non-speech clips given a language at any moment ({g['n']} clips) | {g['rate']:g} [" in md
+    if "open_set" in report:
+        o = report["open_set"]["out_of_set"]
+        assert f"called 'none of the languages' ({o['n']} clips, {o['languages']} languages) | {o['rate']:g} [" in md
     assert f"| {q['conversations']}, {q['speech_minutes']:g} min |" in md
-    assert q["conversations"] == 2  # one of each kind
+    assert q["conversations"] == 3 and q["switches"] == 3  # one of each kind: A, A→B, A→B→A
     assert "Quick run" in md
 
 

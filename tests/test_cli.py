@@ -323,7 +323,7 @@ def test_silence_gives_no_language(capsys, random_model, files):
 
 # -- identify --json -----------------------------------------------------------------------------------
 
-IDENTIFY_FIELDS = {"path", "language", "name", "confidence", "top", "speech_seconds", "duration", "segments"}
+IDENTIFY_FIELDS = {"path", "language", "name", "confidence", "state", "top", "speech_seconds", "duration", "segments"}
 
 
 def test_identify_json_shape_and_a_bad_file_among_good_ones(capsys, random_model, files):
@@ -361,7 +361,7 @@ def test_identify_matches_the_streaming_core(capsys, random_model, random_classi
     code, out, _ = main(capsys, "identify", "--model", random_model, "--json", files["stereo44k"])
     (r,) = parse_json_lines(out)
     audio, rate = read_audio(files["stereo44k"])
-    stream = LanguageStream(random_classifier, rate, 2)
+    stream = LanguageStream(random_classifier, rate, 2, StreamOptions(window=cli.IDENTIFY_WINDOW, ring_seconds=15.0))
     stream.push(audio)
     summary = stream.close()[-1]
     assert r["language"] == summary["language"]

@@ -15,12 +15,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import validate_message
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from streamlid.audio import read_audio
 from streamlid.client import ClientError, send_file
-from streamlid.model import CRNN, DEFAULT_MODEL, Classifier, ModelConfig, ModelInfo, save_model
+from streamlid.model import DEFAULT_MODEL, Classifier
 from streamlid.server import (
     AudioFormat,
     LiveServer,
@@ -51,23 +52,14 @@ RIGHT = {
     "spa": DATA / "real/commonvoice/spa/unknown-2025-06-27-2025-06-27.opus",
 }
 LANGS = ["eng", "deu", "fra", "spa", "cmn", "rus"]
-SCHEMA = json.loads((ROOT / "streamlid" / "protocol.schema.json").read_text())
 needs_data = pytest.mark.skipif(not CLIPS["deu"].exists(), reason=f"speech clips not found under {DATA}")
 
-
-def validate(msg: dict, kind: str = "server_message") -> None:
-    schema = {**SCHEMA, "$ref": f"#/$defs/{kind}"}
-    schema.pop("oneOf")
-    jsonschema.Draft202012Validator(schema).validate(msg)
+validate = validate_message
 
 
 @pytest.fixture(scope="module")
-def model_path(tmp_path_factory) -> Path:
-    import torch
-
-    torch.manual_seed(0)
-    m = CRNN(ModelConfig(n_languages=len(LANGS)))
-    return save_model(m, ModelInfo(LANGS, m.cfg), tmp_path_factory.mktemp("model") / "m.safetensors")
+def model_path(random_model) -> Path:
+    return random_model
 
 
 @pytest.fixture(scope="module")

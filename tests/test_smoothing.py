@@ -11,6 +11,7 @@ from streamlid.smoothing import (
     SILENCE,
     SPEECH_CONFIDENT,
     SPEECH_UNCERTAIN,
+    SPEECH_UNKNOWN,
     Decider,
     ForwardFilter,
     SmoothingOptions,
@@ -80,13 +81,34 @@ def test_consistent_evidence_raises_the_posterior_monotonically():
     assert ps[-1] > 0.9
 
 
-def test_first_window_decides_even_when_uncertain():
-    d = Decider(LANGS, SmoothingOptions())
+def test_nothing_is_decided_until_a_language_is_confident():
+    d = Decider(LANGS, SmoothingOptions(confident=0.8))
     assert d.decision.language is None and d.decision.state == SILENCE
-    decision, previous = d.update(evidence({"fra": 0.4}))
-    assert decision.language == "fra" and decision.state == SPEECH_UNCERTAIN
-    assert previous is None
-    assert decision.confidence == pytest.approx(d.probs[LANGS.index("fra")])
+    decision, changed = d.update(evidence({"fra": 0.4}))
+    # an uncertain first window no longer decides (it used to, and then flickered)
+    assert decision.language is None and decision.state == SPEECH_UNCERTAIN and not changed
+    assert decision.confidence == pytest.approx(d.probs.max())
+    for _ in range(30):
+        decision, changed = d.update(evidence({"fra": 0.9}))
+        assert not changed  # the first decision is not a change
+        if decision.language:
+            break
+    assert decision.language == "fra" and decision.state == SPEECH_CONFIDENT
+    assert d.probs[LANGS.index("fra")] >= 0.8
+
+
+def test_unknown_is_a_class_of_its_own():
+    d = Decider(LANGS, SmoothingOptions(confident=0.7), unknown=True)
+    assert d.labels == LANGS + [None] and d.probs.size == 5
+    p_unknown = np.log(np.array([0.05, 0.05, 0.05, 0.05, 0.8]))
+    for _ in range(10):
+        decision, changed = d.update(p_unknown)
+    assert decision.language is None and decision.state == SPEECH_UNKNOWN and not changed
+    for _ in range(30):
+        decision, changed = d.update(np.log(np.array([0.85, 0.05, 0.03, 0.02, 0.05])))
+        if changed:
+            break
+    assert changed and decision.language == "eng" and decision.state == SPEECH_CONFIDENT
 
 
 def test_confidence_state_follows_the_threshold():
@@ -107,11 +129,11 @@ def test_decision_holds_until_another_language_is_confident():
     assert d.decision.language == "eng" and d.decision.state == SPEECH_CONFIDENT
     changed_at, held_while_behind = None, 0
     for i in range(60):
-        decision, previous = d.update(evidence({"deu": 0.6, "eng": 0.2}))
+        decision, changed = d.update(evidence({"deu": 0.6, "eng": 0.2}))
         top = LANGS[int(np.argmax(d.probs))]
-        if previous is not None:
+        if changed:
             changed_at = i
-            assert previous == "eng" and decision.language == "deu"
+            assert decision.language == "deu"
             assert d.probs[LANGS.index("deu")] >= opts.confident
             break
         # not yet confident in the newcomer: the decision stays, even where it is no longer on top
@@ -139,8 +161,8 @@ def _windows_to_switch(pause: bool) -> int:
     if pause:
         d.pause()
     for n in range(1, 100):
-        _, previous = d.update(evidence({"fra": 0.9}))
-        if previous is not None:
+        _, changed = d.update(evidence({"fra": 0.9}))
+        if changed:
             return n
     raise AssertionError("never switched")
 
@@ -162,7 +184,8 @@ def test_pause_applies_to_one_window_only():
     a2 = ForwardFilter(4)
     a2.log_post = np.log(before)
     expected = a2.update(lp2, 0.05, 0.5)  # the next window uses the normal switch_prob
-    np.testing.assert_allclose(b.update(lp2)[0].confidence, expected[LANGS.index(b.decision.language)], rtol=1e-9)
+    b.update(lp2)
+    np.testing.assert_allclose(b.probs, expected, rtol=1e-9)
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from streamlid.model import CRNN, DEFAULT_MODEL, Classifier, ModelConfig, ModelInfo, save_model
+from streamlid.model import DEFAULT_MODEL, Classifier
 from streamlid.sources import FileSource
 from streamlid.stream import LanguageStream, StreamOptions
 from streamlid.tui import Dashboard, DashboardState, LanguageBar
@@ -23,12 +23,8 @@ needs_data = pytest.mark.skipif(not DEU.exists(), reason=f"speech clips not foun
 
 
 @pytest.fixture(scope="module")
-def classifier(tmp_path_factory) -> Classifier:
-    import torch
-
-    torch.manual_seed(0)
-    m = CRNN(ModelConfig(n_languages=len(LANGS)))
-    return Classifier.load(save_model(m, ModelInfo(LANGS, m.cfg), tmp_path_factory.mktemp("m") / "m.safetensors"))
+def classifier(random_classifier) -> Classifier:
+    return random_classifier
 
 
 def dashboard(classifier: Classifier, realtime: bool, seen: list[dict], clip: Path = DEU) -> Dashboard:
@@ -69,16 +65,39 @@ def test_dashboard_shows_the_events_of_a_real_stream(classifier):
             summary = seen[-1]
             assert f"ended: {summary['name']} ({summary['language']})" in text(app, "#decision")
             cells = "".join(c for c, _ in app.state.timeline_cells(60))
-            assert cells.strip(" ·|")[0].lower() == [e for e in seen if e["type"] == "decision"][0]["language"][0]
+            first = [e for e in seen if e["type"] == "decision" and e["language"]][0]
+            assert cells.strip(" ·|")[0].lower() == first["language"][0]
             assert cells.rstrip().endswith("·")  # the clip ends in silence
             timeline = text(app, "#timeline")
-            assert cells[:20].strip() in timeline and "changes:" in timeline
+            assert cells.strip(" ·|")[:3] in timeline and "changes:" in timeline
             info = text(app, "#info")
             assert "16000 Hz" in info and " m on CPU" in info and "dropped 0.0 s" in info
             levels = [e for e in seen if e["type"] == "level"]
             assert len(levels) > 50 and f"{app.state.level_db:6.1f} dB" in text(app, "#level")
             for widget in app.query("#info, #decision, #bars, #level, #timeline, Footer"):
                 assert widget.region.bottom <= 24 and widget.region.right <= 80  # all of it fits in 80x24
+            await pilot.press("q")
+        return app.return_code
+
+    assert asyncio.run(main()) == 0
+
+
+@needs_data
+def test_dashboard_shows_another_language(unknown_classifier):
+    seen: list[dict] = []
+    app = dashboard(unknown_classifier, realtime=False, seen=seen)
+
+    async def main():
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: any(e["type"] == "decision" and e["state"] == "speech-unknown" for e in seen))
+            await wait_for(pilot, lambda: "ANOTHER LANGUAGE" in text(app, "#decision") or app.state.summary is not None)
+            if app.state.summary is None:
+                assert "not one of the model's languages" in text(app, "#decision")
+                assert not [b.code for b in app.query(LanguageBar) if b.decided]
+            await wait_for(pilot, lambda: app.state.summary is not None)
+            await pilot.pause(0.1)
+            assert "ended: another language" in text(app, "#decision")
+            assert "?" in "".join(c for c, _ in app.state.timeline_cells(60))
             await pilot.press("q")
         return app.return_code
 
@@ -111,10 +130,11 @@ def test_keys_pause_reset_restrict_languages_and_quit(classifier):
             field = app.query_one("#languages")
             assert field.has_focus and field.display
             await pilot.press(*"xx,deu", "enter")
-            assert field.display and any("unknown language" in n.message for n in app._notifications)
+            assert field.display and "unknown language" in str(field.border_title)  # on the field, not over it
             field.value = ""
             await pilot.press(*"deu,fra", "enter")
-            assert not field.display and list(bars(app)) == ["deu", "fra"]
+            assert not field.display and list(bars(app)) == ["deu", "fra"] and not field.border_title
+            assert "only deu,fra" in text(app, "#info")  # the restriction shows in the header
             await wait_for(pilot, lambda: app.stream.languages == ["deu", "fra"])
             await wait_for(
                 pilot, lambda: any(e["type"] == "posteriors" and list(e["probs"]) == ["deu", "fra"] for e in seen)

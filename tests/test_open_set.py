@@ -1,0 +1,166 @@
+"""Decisions to trust: the calibration stored in the checkpoint, the open set ("none of the languages")
+in the core, every sink and the schema, `--languages` with and without rejection, and non-speech."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import check_events, random_crnn, validate_message, write_wav
+
+from streamlid.model import Calibration, Classifier, ModelConfig, load_model, metadata_path, save_model
+from streamlid.nonspeech import recorded_clips, synthetic_clips
+from streamlid.sinks import LiveLine
+from streamlid.stream import LanguageStream, StreamOptions
+
+SR = 16000
+LANGS = ["eng", "deu", "fra", "spa", "cmn", "rus"]
+
+
+def test_calibration_round_trips_through_the_checkpoint(tmp_path):
+    model, info = random_crnn(ModelConfig(n_languages=6))
+    info.calibration = Calibration(temperature=0.5, unknown_weights=(0.1, -0.2, 0.3, 0.4), unknown_bias=1.5)
+    path = save_model(model, info, tmp_path / "m.safetensors")
+    loaded, loaded_info = load_model(path)
+    assert loaded_info.calibration == info.calibration
+    classifier = Classifier(loaded, loaded_info)
+    assert classifier.open_set
+    rng = np.random.default_rng(0)
+    windows = [rng.standard_normal(SR).astype(np.float32) * 0.1, rng.standard_normal(SR // 2).astype(np.float32) * 0.1]
+    got = [classifier.log_probs([w])[0] for w in windows]
+    for w, lp in zip(windows, got, strict=True):
+        with torch.no_grad():
+            z = loaded(torch.from_numpy(w[None]))[0]
+        closed = torch.log_softmax(z / 0.5, -1)
+        feats = torch.stack([torch.logsumexp(z, -1), z.max(), closed.max(), torch.tensor(float(np.log(w.size / SR)))])
+        u = torch.sigmoid(feats @ torch.tensor([0.1, -0.2, 0.3, 0.4]) + 1.5).item()
+        assert lp.shape == (7,)
+        np.testing.assert_allclose(np.exp(lp[-1]), u, rtol=1e-4)
+        np.testing.assert_allclose(np.exp(lp[:-1]), (1 - u) * closed.exp().numpy(), rtol=1e-4, atol=1e-7)
+        assert abs(np.exp(lp).sum() - 1) < 1e-5
+
+
+def test_a_model_without_calibration_is_a_closed_set_at_temperature_one(tmp_path):
+    model, info = random_crnn(ModelConfig(n_languages=6))
+    path = save_model(model, info, tmp_path / "m.safetensors")
+    meta = json.loads(metadata_path(path).read_text())
+    del meta["calibration"]  # a checkpoint written before calibration existed
+    metadata_path(path).write_text(json.dumps(meta))
+    loaded, loaded_info = load_model(path)
+    assert loaded_info.calibration == Calibration() and not Classifier(loaded, loaded_info).open_set
+    w = np.random.default_rng(1).standard_normal(SR).astype(np.float32) * 0.1
+    with torch.no_grad():
+        expected = torch.log_softmax(loaded(torch.from_numpy(w[None])), -1)[0].numpy()
+    np.testing.assert_allclose(Classifier(loaded, loaded_info).log_probs([w])[0], expected, atol=1e-6)
+
+
+def test_bad_calibration_is_refused():
+    with pytest.raises(ValueError, match="temperature"):
+        Calibration(temperature=0)
+    with pytest.raises(ValueError, match="unknown_weights needs 4"):
+        Calibration(unknown_weights=(1.0,))
+
+
+def stream_events(classifier, audio, **options) -> list[dict]:
+    return LanguageStream(classifier, options=StreamOptions(**options)).run(audio)
+
+
+def test_speech_in_none_of_the_languages_is_decided_unknown(unknown_classifier, speech_16k):
+    events = stream_events(unknown_classifier, speech_16k)
+    check_events(events, LANGS)
+    for e in events:  # the JSON schema too, as the feed sends them
+        validate_message({**e, "stream": "s1"}, "event")
+    decisions = [e for e in events if e["type"] == "decision"]
+    assert any(d["state"] == "speech-unknown" for d in decisions)
+    assert all(d["language"] is None for d in decisions)
+    posteriors = [e for e in events if e["type"] == "posteriors"]
+    assert posteriors and all(p["window_unknown"] > 0.99 for p in posteriors) and posteriors[-1]["unknown"] > 0.99
+    summary = events[-1]
+    assert summary["language"] is None and summary["state"] == "speech-unknown" and summary["unknown"] > 0.99
+    assert [t["language"] for t in summary["top"]]  # the closest languages are still listed
+    assert all(s["language"] is None for s in summary["segments"])
+
+
+def test_a_restriction_is_a_forced_choice_unless_rejection_is_asked_for(unknown_classifier, speech_16k):
+    closed = stream_events(unknown_classifier, speech_16k, languages=("eng", "deu"))
+    check_events(closed, ["eng", "deu"])
+    assert "unknown" not in closed[-1] and closed[-1]["language"] in ("eng", "deu")
+    assert all(e["state"] != "speech-unknown" for e in closed if e["type"] == "decision")
+    rejecting = stream_events(unknown_classifier, speech_16k, languages=("eng", "deu"), unknown=True)
+    check_events(rejecting, ["eng", "deu"])
+    assert rejecting[-1]["state"] == "speech-unknown" and rejecting[-1]["language"] is None
+    # and the open set can be switched off without a restriction
+    off = stream_events(unknown_classifier, speech_16k, unknown=False)
+    assert off[-1]["language"] in LANGS and "unknown" not in off[-1]
+
+
+def test_a_restriction_rejects_the_languages_it_leaves_out(random_classifier, speech_16k):
+    """With rejection, speech the model gives to a language outside the restriction is "none of them"."""
+    full = stream_events(random_classifier, speech_16k)
+    top = full[-1]["language"]
+    others = tuple(c for c in LANGS if c != top)[:2]
+    events = stream_events(random_classifier, speech_16k, languages=others, unknown=True)
+    check_events(events, list(others))
+    assert events[-1]["state"] == "speech-unknown"
+    assert stream_events(random_classifier, speech_16k, languages=others)[-1]["language"] in others
+
+
+def test_the_live_line_names_another_language(unknown_classifier, speech_16k):
+    out = io.StringIO()
+    line = LiveLine(out)
+    for event in stream_events(unknown_classifier, speech_16k):  # as they come, a chunk at a time
+        line([event])
+    text = out.getvalue()
+    assert "other language" in text
+    assert "end: not one of the model's languages" in text.splitlines()[-1]
+
+
+def test_identify_json_gives_null_and_the_candidates(unknown_model, speech_16k, tmp_path):
+    wav = write_wav(tmp_path / "speech.wav", speech_16k, SR)
+
+    def identify(*extra: str) -> dict:
+        cmd = [sys.executable, "-m", "streamlid", "identify", "--model", str(unknown_model), "--json", str(wav)]
+        out = subprocess.run(cmd + list(extra), capture_output=True, text=True, check=True)
+        return json.loads(out.stdout)
+
+    r = identify()
+    assert r["language"] is None and r["name"] is None and r["state"] == "speech-unknown"
+    assert r["unknown"] > 0.99 and len(r["top"]) >= 3
+    assert identify("--languages", "eng,deu")["language"] in ("eng", "deu")
+    assert identify("--languages", "eng,deu", "--unknown")["language"] is None
+    text = subprocess.run(
+        [sys.executable, "-m", "streamlid", "identify", "--model", str(unknown_model), str(wav)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "another language, not one of the model's" in text and "closest:" in text
+
+
+@pytest.fixture(scope="module")
+def shipped_classifier(shipped_model) -> Classifier:
+    torch.set_num_threads(1)
+    return Classifier.load(shipped_model, "cpu")
+
+
+@pytest.mark.parametrize("name", ["music-chromium-bsu-menu", "jingle-gnome-shutdown", "hum"])
+def test_non_speech_gets_no_language(shipped_classifier, name):
+    clips = {c.name: c for c in recorded_clips() + synthetic_clips(0)}
+    events = stream_events(shipped_classifier, clips[name].audio)
+    assert events[-1]["stats"]["windows"] > 0  # the VAD let it through: the model had to say no
+    assert [e["language"] for e in events if e["type"] == "decision" and e["language"]] == []
+    assert events[-1]["language"] is None and events[-1]["state"] == "speech-unknown"
+
+
+def test_nonspeech_fixtures_are_listed_with_their_licences():
+    manifest = Path(__file__).resolve().parents[1] / "benchmarks" / "nonspeech" / "manifest.csv"
+    rows = manifest.read_text().splitlines()
+    assert rows[0] == "path,kind,duration_s,package,license,origin" and len(rows) > 15
+    assert all(len(r.split(",")) >= 6 and r.split(",")[4] for r in rows[1:])
+    assert len(recorded_clips()) == len(rows) - 1

@@ -1,0 +1,180 @@
+"""Fit a model's calibration (temperature and open set) on speakers held out of its training, and write
+it into the model's metadata.
+
+    python tools/calibrate.py streamlid/models/streamlid-v3.safetensors \
+        --training-config models/training/streamlid-v3/config.json --record models/training/streamlid-v3/calibration.json
+
+In-set crops: the training run's validation speakers (held out of training) in the model's languages.
+Out-of-set crops: training-split clips of every language the model does not output (those it was
+trained on as negatives and those it never saw), and synthetic non-speech (streamlid.nonspeech, seeds
+other than the test set's 0; the recorded non-speech clips stay a test set). The temperature minimises in-set NLL; the open set is
+a class-balanced, L2-regularised logistic regression on model.OPEN_SET_FEATURES. The dev split is never
+read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+from collections import defaultdict
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from streamlid.audio import load_mono_16k
+from streamlid.data import read_manifest
+from streamlid.evaluate import EvalOptions, clip_crops
+from streamlid.model import Calibration, Classifier, load_model, metadata_path, open_set_features
+from streamlid.nonspeech import NonSpeechClip, synthetic_clips
+from streamlid.vad import speech_only
+
+SECONDS = (0.5, 1.0, 2.0, 3.0)
+
+
+def crop_logits(classifier: Classifier, clips: list, desc: str, per_length: int = 1) -> tuple[list, list, list]:
+    """Raw logits of crops of each clip's speech (a Clip, or a NonSpeechClip): (logits, language, seconds)."""
+    logits, langs, secs = [], [], []
+    model = classifier.model
+    with torch.inference_mode():
+        for c in tqdm(clips, desc=desc):
+            if isinstance(c, NonSpeechClip):
+                speech, key = speech_only(c.audio), c.name
+            else:
+                speech, key = speech_only(load_mono_16k(c.path)), c.path.name
+            crops = clip_crops(speech, key, EvalOptions(SECONDS, per_length, 0))
+            for d, cs in crops.items():
+                for w in cs:
+                    logits.append(model(torch.from_numpy(w[None]))[0].numpy())
+                    langs.append(c.kind if isinstance(c, NonSpeechClip) else c.language)
+                    secs.append(d)
+    return logits, langs, secs
+
+
+def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    log_t = torch.zeros(1, requires_grad=True)
+    opt = torch.optim.LBFGS([log_t], max_iter=200, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(logits / log_t.exp(), labels)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return float(log_t.exp())
+
+
+def fit_logistic(x: torch.Tensor, y: torch.Tensor, l2: float = 1e-3) -> tuple[list[float], float]:
+    """Balanced logistic regression on standardised features; returns weights and bias on raw features."""
+    mu, sd = x.mean(0), x.std(0) + 1e-6
+    z = (x - mu) / sd
+    weight = torch.where(y > 0, 0.5 / y.sum(), 0.5 / (1 - y).sum())
+    w = torch.zeros(x.shape[1], requires_grad=True)
+    b = torch.zeros(1, requires_grad=True)
+    opt = torch.optim.LBFGS([w, b], max_iter=500, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        bce = torch.nn.functional.binary_cross_entropy_with_logits(z @ w + b, y, reduction="none")
+        loss = (weight * bce).sum() + l2 * (w**2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    raw_w = (w / sd).detach()
+    return raw_w.tolist(), float(b.detach() - (raw_w * mu).sum())
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("model", type=Path)
+    p.add_argument("--training-config", type=Path, required=True, help="the run's config.json (val speakers)")
+    p.add_argument("--manifest", type=Path, default=Path("../shared/data/manifest.csv"))
+    p.add_argument("--synth-manifest", type=Path, default=Path("../shared/data/synth/manifest.csv"))
+    p.add_argument("--max-per-language", type=int, default=120, help="in-set clips per language")
+    p.add_argument("--max-out", type=int, default=1500, help="out-of-set clips")
+    p.add_argument("--nonspeech-seeds", type=int, nargs="*", default=[1, 2, 3, 4, 5, 6])
+    p.add_argument("--record", type=Path, help="write the fit's numbers here (JSON)")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args()
+    torch.set_num_threads(1)
+
+    model, info = load_model(args.model)
+    classifier = Classifier(model, replace(info, calibration=Calibration()))
+    run = json.loads(args.training_config.read_text())
+    held = set(run["data"]["val_speakers"])
+    trained = set(run["languages"])
+    clips = [c for c in read_manifest(args.manifest) if c.split == "train"]
+    clips += [c for c in read_manifest(args.synth_manifest, synthetic=True) if c.split == "train"]
+    rng = random.Random(args.seed)
+    by_lang = defaultdict(list)
+    for c in clips:
+        if c.speaker in held and c.language in info.languages:
+            by_lang[c.language].append(c)
+    inset = [
+        c for lang in sorted(by_lang) for c in rng.sample(by_lang[lang], min(args.max_per_language, len(by_lang[lang])))
+    ]
+    outset = [c for c in clips if c.language not in info.languages and not c.synthetic]
+    outset = rng.sample(outset, min(args.max_out, len(outset)))
+
+    li, yi, si = crop_logits(classifier, inset, "in-set (held-out speakers)")
+    lo, _, so = crop_logits(classifier, outset, "out-of-set languages")
+    noise = [c for seed in args.nonspeech_seeds for c in synthetic_clips(seed)]
+    ln, _, sn = crop_logits(classifier, noise, "synthetic non-speech", per_length=3)
+    lo, so = lo + ln, so + sn
+    zi = torch.tensor(np.array(li))
+    labels = torch.tensor([info.languages.index(c) for c in yi])
+    temperature = fit_temperature(zi, labels)
+
+    def features(z: np.ndarray, secs: list[float]) -> torch.Tensor:
+        z = torch.tensor(z)
+        return torch.cat(
+            [
+                open_set_features(z[i : i + 1], torch.log_softmax(z[i : i + 1] / temperature, -1), s)
+                for i, s in enumerate(secs)
+            ]
+        )
+
+    x = torch.cat([features(np.array(li), si), features(np.array(lo), so)])
+    y = torch.cat([torch.zeros(len(li)), torch.ones(len(lo))])
+    weights, bias = fit_logistic(x, y)
+    calibration = Calibration(temperature, tuple(weights), bias)
+
+    meta_file = metadata_path(args.model.with_suffix(".safetensors"))
+    meta = json.loads(meta_file.read_text())
+    meta["calibration"] = calibration.to_dict()
+    meta_file.write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+    with torch.no_grad():
+        u = torch.sigmoid(x @ torch.tensor(weights) + bias)
+    record = {
+        "command": "python tools/calibrate.py " + " ".join(f"{a}" for a in __import__("sys").argv[1:]),
+        "calibration": calibration.to_dict(),
+        "in_set": {
+            "clips": len(inset),
+            "crops": len(li),
+            "speakers": len({c.speaker for c in inset}),
+            "languages": sorted(by_lang),
+        },
+        "out_of_set": {
+            "clips": len(outset),
+            "crops": len(lo) - len(ln),
+            "languages": len({c.language for c in outset}),
+            "trained_as_negatives": sorted({c.language for c in outset} & trained),
+        },
+        "nonspeech": {"clips": len(noise), "crops": len(ln), "seeds": args.nonspeech_seeds},
+        "nll_before": float(torch.nn.functional.cross_entropy(zi, labels)),
+        "nll_after": float(torch.nn.functional.cross_entropy(zi / temperature, labels)),
+        "fit_in_set_unknown_rate": float((u[: len(li)] > 0.5).float().mean()),
+        "fit_out_of_set_unknown_rate": float((u[len(li) :] > 0.5).float().mean()),
+    }
+    print(json.dumps(record, indent=1))
+    if args.record:
+        args.record.write_text(json.dumps(record, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
