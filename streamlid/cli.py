@@ -189,7 +189,9 @@ def cmd_listen(args: argparse.Namespace) -> int:
     if args.fast and not args.input:
         raise UsageError("--fast only applies to --input FILE")
     if args.tui and args.json:
-        raise UsageError("--tui and --json cannot go together: the dashboard owns the terminal (--serve can feed others)")
+        raise UsageError(
+            "--tui and --json cannot go together: the dashboard owns the terminal (--serve can feed others)"
+        )
     if args.tui and not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise UsageError("--tui needs a terminal on stdin and stdout; without one use the live line or --json")
     source = FileSource(args.input, realtime=not args.fast) if args.input else MicSource(args.device)

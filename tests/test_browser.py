@@ -60,7 +60,6 @@ def browser(playwright):
     b.close()
 
 
-
 def serve(classifier: Classifier, **options) -> BackgroundServer:
     return BackgroundServer(LiveServer(classifier, ServerOptions(port=0, **options), model="m")).start()
 
