@@ -74,6 +74,36 @@ def browser_page(classifier: Classifier, model: Path, out: Path) -> None:
         server.close()
 
 
+def microphone_page(classifier: Classifier, model: Path, out: Path) -> None:
+    """The Listen button, with Chromium's fake microphone playing CLIP."""
+    import soundfile as sf
+    from playwright.sync_api import sync_playwright
+
+    from streamlid.audio import load_mono_16k
+
+    wav = Path(tempfile.mkdtemp()) / "mic.wav"
+    sf.write(wav, load_mono_16k(CLIP), 16000, subtype="PCM_16")
+    fake = [
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={wav}",
+    ]
+    server = BackgroundServer(LiveServer(classifier, ServerOptions(port=0), model=str(model))).start()
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS + fake)
+            page = browser.new_page(viewport={"width": 900, "height": 620})
+            page.goto(f"http://127.0.0.1:{server.server.port}/")
+            page.wait_for_selector("#status.live")
+            page.click("#listen")
+            page.wait_for_selector("#mic.live")
+            time.sleep(6.0)
+            page.screenshot(path=str(out / "browser-microphone.png"))
+            browser.close()
+    finally:
+        server.close()
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", type=Path, default=None)
@@ -91,7 +121,10 @@ def main() -> int:
     t0 = time.monotonic()
     dashboard(classifier, model, args.out)
     browser_page(classifier, model, args.out)
-    print(f"wrote {args.out}/dashboard.svg, dashboard.png, browser.png in {time.monotonic() - t0:.0f} s")
+    microphone_page(classifier, model, args.out)
+    print(
+        f"wrote {args.out}/dashboard.svg, dashboard.png, browser.png, browser-microphone.png in {time.monotonic() - t0:.0f} s"
+    )
     return 0
 
 

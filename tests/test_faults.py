@@ -207,7 +207,7 @@ def test_the_static_route_cannot_escape_its_folder(random_classifier):
     escapes, page = asyncio.run(main())
     assert page == b"HTTP/1.1 200 OK"
     assert escapes == [b"HTTP/1.1 404 Not Found"] * len(paths)
-    assert set(server_module.STATIC_FILES) == {"/", "/app.js", "/style.css", "/protocol.schema.json"}
+    assert set(server_module.STATIC_FILES) == {"/", "/app.js", "/style.css", "/mic-worklet.js", "/protocol.schema.json"}
 
 
 def test_remote_binding_needs_a_token_or_the_explicit_override(monkeypatch):

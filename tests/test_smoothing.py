@@ -98,7 +98,7 @@ def test_nothing_is_decided_until_a_language_is_confident():
 
 
 def test_unknown_is_a_class_of_its_own():
-    d = Decider(LANGS, SmoothingOptions(confident=0.7), unknown=True)
+    d = Decider(LANGS, SmoothingOptions(confident=0.7, unknown_confident=0.8), unknown=True)
     assert d.labels == LANGS + [None] and d.probs.size == 5
     p_unknown = np.log(np.array([0.05, 0.05, 0.05, 0.05, 0.8]))
     for _ in range(10):
