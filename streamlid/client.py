@@ -52,6 +52,7 @@ async def send_file(
     languages: list[str] | None = None,
     token: str | None = None,
     chunk: float = 0.1,
+    unknown: bool | None = None,
 ) -> dict:
     """Stream a file and hand each event to `on_events` as it arrives; returns the summary event."""
     audio, rate = read_audio(path)
@@ -63,7 +64,10 @@ async def send_file(
             if languages is not None:
                 check_languages(languages, hello.get("languages", []))
             start = {"type": "start", "sample_rate": rate, "channels": audio.shape[1], "format": "float32"}
-            await ws.send(json.dumps({**start, "languages": languages, "label": Path(path).name}))
+            start.update(languages=languages, label=Path(path).name)
+            if unknown is not None:  # absent: the server's setting
+                start["unknown"] = unknown
+            await ws.send(json.dumps(start))
             expect(json.loads(await ws.recv()), "started")
             sender = asyncio.create_task(_send_audio(ws, audio, rate, realtime, chunk))
             try:
@@ -132,6 +136,12 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fast", action="store_true", help="send as fast as the server takes it, not in real time")
     p.add_argument("--json", action="store_true", help="JSON lines: one event per line (as listen --json)")
     p.add_argument("--languages", default=None, help="restrict to these languages, comma-separated codes")
+    p.add_argument(
+        "--unknown",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="ask for 'none of these languages' decisions (or not); default: the server's setting",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -141,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
     languages = [c.strip() for c in args.languages.split(",") if c.strip()] if args.languages else None
     token = args.token or os.environ.get("STREAMLID_TOKEN") or None
     try:
-        asyncio.run(send_file(args.file, args.url, sink, not args.fast, languages, token))
+        asyncio.run(send_file(args.file, args.url, sink, not args.fast, languages, token, unknown=args.unknown))
     except ClientError as e:
         print(f"streamlid send: error: {e}", file=sys.stderr)
         return 1

@@ -164,3 +164,25 @@ def test_nonspeech_fixtures_are_listed_with_their_licences():
     assert rows[0] == "path,kind,duration_s,package,license,origin" and len(rows) > 15
     assert all(len(r.split(",")) >= 6 and r.split(",")[4] for r in rows[1:])
     assert len(recorded_clips()) == len(rows) - 1
+
+
+def test_a_client_asks_the_server_for_rejection(unknown_classifier, speech_16k, tmp_path):
+    import asyncio
+
+    from streamlid.client import send_file
+    from streamlid.server import BackgroundServer, LiveServer, ServerOptions
+
+    wav = write_wav(tmp_path / "speech.wav", speech_16k, SR)
+    server = BackgroundServer(LiveServer(unknown_classifier, ServerOptions(port=0))).start()
+    try:
+        url = f"ws://127.0.0.1:{server.server.port}/audio"
+
+        def summary(**kw) -> dict:
+            return asyncio.run(send_file(wav, url, realtime=False, **kw))
+
+        assert summary()["state"] == "speech-unknown"  # no restriction: the model's open set
+        assert summary(languages=["eng", "deu"])["language"] in ("eng", "deu")  # a forced choice
+        assert summary(languages=["eng", "deu"], unknown=True)["state"] == "speech-unknown"
+        assert summary(unknown=False)["language"] in LANGS
+    finally:
+        server.close()
