@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import soxr
 
-from .features import SAMPLE_RATE
+SAMPLE_RATE = 16000  # the rate everything after the resampler runs at: VAD, windows, the models
 
 
 class AudioError(Exception):

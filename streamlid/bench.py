@@ -24,10 +24,9 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from .audio import load_mono_16k
+from .audio import SAMPLE_RATE, load_mono_16k
 from .conversations import Score, benchmark_conversations, make_conversations, read_clips
 from .evaluate import read_manifest as evaluate_manifest
-from .features import SAMPLE_RATE
 from .languages import CORE
 from .metrics import wilson_interval
 from .model import DEFAULT_MODEL, Classifier

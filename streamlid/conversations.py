@@ -14,8 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import load_mono_16k
-from .features import SAMPLE_RATE
+from .audio import SAMPLE_RATE, load_mono_16k
 from .vad import VadGate
 
 

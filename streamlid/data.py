@@ -19,8 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .audio import load_mono_16k
-from .features import SAMPLE_RATE
+from .audio import SAMPLE_RATE, load_mono_16k
 
 REQUIRED_COLUMNS = ("path", "language")
 

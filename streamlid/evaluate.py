@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .audio import AudioError, load_mono_16k
-from .features import SAMPLE_RATE, seconds_to_samples
+from .audio import SAMPLE_RATE, AudioError, load_mono_16k
+from .features import seconds_to_samples
 from .languages import CORE
 from .metrics import accuracy, bootstrap_ci, confusion, expected_calibration_error, macro_f1, per_label_f1
 from .model import DEFAULT_MODEL, Classifier, ModelError

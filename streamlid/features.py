@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-SAMPLE_RATE = 16000
+from .audio import SAMPLE_RATE
 
 
 @dataclass(frozen=True)

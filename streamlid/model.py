@@ -15,8 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .audio import SAMPLE_RATE
 from .encoder import INT8_KEEP, EncoderConfig, WhisperEncoder, WhisperLogMel
-from .features import SAMPLE_RATE, FeatureConfig, LogMel
+from .features import FeatureConfig, LogMel
 
 FORMAT = "streamlid-model"
 FORMAT_VERSION = 1

@@ -8,8 +8,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from .audio import AudioError, read_audio
-from .features import SAMPLE_RATE
+from .audio import SAMPLE_RATE, AudioError, read_audio
 from .stream import LanguageStream
 
 

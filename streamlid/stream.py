@@ -14,16 +14,26 @@ of `process`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 import numpy as np
 
-from .audio import Resampler, RingBuffer, to_float_mono
+from .audio import SAMPLE_RATE, Resampler, RingBuffer, to_float_mono
 from .events import probs_dict, rounded, top_list
-from .features import SAMPLE_RATE
 from .languages import name
-from .model import Classifier
 from .smoothing import SILENCE, SPEECH_CONFIDENT, SPEECH_UNCERTAIN, SPEECH_UNKNOWN, Decider, SmoothingOptions
 from .vad import VadGate, VadOptions, level_db
+
+
+class Scorer(Protocol):
+    """What a stream needs of a model (model.Classifier is one; so are the Ray client and test doubles)."""
+
+    languages: list[str]
+
+    def log_probs(self, windows: list[np.ndarray]) -> np.ndarray:
+        """(n, languages) log-probabilities of 16 kHz windows, plus a last column, p(none of them),
+        when the scorer has `open_set = True`."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -69,7 +79,7 @@ class StreamStats:
 class LanguageStream:
     def __init__(
         self,
-        classifier: Classifier | None,
+        classifier: Scorer | None,
         sample_rate: int = SAMPLE_RATE,
         channels: int = 1,
         options: StreamOptions | None = None,
@@ -425,4 +435,4 @@ def replace_options(options: StreamOptions, **changes) -> StreamOptions:
     return replace(options, vad=replace(options.vad, **vad), smoothing=replace(options.smoothing, **smooth), **top)
 
 
-__all__ = ["LanguageStream", "StreamOptions", "StreamStats", "SILENCE", "replace_options"]
+__all__ = ["LanguageStream", "Scorer", "StreamOptions", "StreamStats", "SILENCE", "replace_options"]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import webrtcvad
 
-from .features import SAMPLE_RATE
+from .audio import SAMPLE_RATE
 
 
 @dataclass(frozen=True)

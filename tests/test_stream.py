@@ -474,3 +474,13 @@ def test_summary_of_a_short_final_utterance(random_classifier, speech_16k):
     assert 0.25 <= stream.stats.speech_seconds < StreamOptions().min_window
     assert stream.stats.windows == 1 and events[-1]["language"] in LANGS
     assert len(kinds(events, "posteriors")) == 1 and kinds(events, "posteriors")[0]["window"] < 0.5
+
+
+def test_the_core_imports_no_torch():
+    """stream, audio, vad, smoothing, events and the sinks load without torch (a model is one Scorer)."""
+    import subprocess
+    import sys
+
+    code = "import sys, streamlid.stream, streamlid.sinks; print(sorted(m for m in ('torch', 'streamlid.model') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
