@@ -245,11 +245,18 @@ def run_sinks(args: argparse.Namespace, source, stream: LanguageStream, info: di
         flush=True,
     )
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    def on_signal(*_) -> None:
+        # Ctrl-C or SIGTERM ends the loop between two steps (the summary follows); a second one interrupts
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     try:
         pump(source, stream, sink, stop)
     except KeyboardInterrupt:
-        stop.set()
         source.stop()
         sink(stream.close())
     return 0
