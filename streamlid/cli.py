@@ -9,11 +9,15 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .audio import AudioError
+from .checkpoint import DEFAULT_MODEL, ModelError
 from .events import to_json
 from .languages import parse_languages
-from .model import DEFAULT_MODEL, Classifier, ModelError
+
+if TYPE_CHECKING:
+    from .model import Classifier
 from .stream import LanguageStream, StreamOptions, replace_options
 
 DEFAULTS = StreamOptions()
@@ -150,6 +154,8 @@ def stream_options(args: argparse.Namespace, languages: list[str] | None) -> Str
 
 def load_classifier(args: argparse.Namespace) -> tuple[Classifier, list[str] | None]:
     import torch
+
+    from .model import Classifier
 
     if args.threads < 1:
         raise UsageError("--threads must be at least 1")

@@ -3,7 +3,6 @@ metadata, int8 storage) and batched inference."""
 
 from __future__ import annotations
 
-import importlib.resources
 import json
 import sys
 from dataclasses import asdict, dataclass, field
@@ -16,18 +15,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from .audio import SAMPLE_RATE
+from .checkpoint import DEFAULT_MODEL, ModelError
 from .encoder import INT8_KEEP, EncoderConfig, WhisperEncoder, WhisperLogMel
 from .features import FeatureConfig, LogMel
 
 FORMAT = "streamlid-model"
 FORMAT_VERSION = 1
-# package data (pyproject.toml), so a plain `pip install .` and a wheel carry the model too
-DEFAULT_MODEL = Path(str(importlib.resources.files("streamlid") / "models" / "streamlid-v3.safetensors"))
 WHISPER_FEATURES = FeatureConfig(kind="whisper-log-mel", n_mels=80, f_min=0.0, f_max=8000.0)
-
-
-class ModelError(Exception):
-    """A model file that is missing, unreadable or not a streamlid model."""
 
 
 def front_end(features: FeatureConfig) -> nn.Module:
