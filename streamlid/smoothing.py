@@ -68,7 +68,6 @@ class Decider:
     def __init__(self, languages: list[str], options: SmoothingOptions, unknown: bool = False) -> None:
         self.languages = languages
         self.options = options
-        self.unknown = unknown
         self.labels: list[str | None] = list(languages) + [None] * unknown
         n = len(self.labels)
         self.filter = ForwardFilter(n)
