@@ -19,8 +19,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from streamlid.checkpoint import DEFAULT_MODEL  # noqa: E402
 from streamlid.client import send_file  # noqa: E402
-from streamlid.model import CRNN, DEFAULT_MODEL, Classifier, ModelConfig, ModelInfo, save_model  # noqa: E402
+from streamlid.model import CRNN, Classifier, ModelConfig, ModelInfo, save_model  # noqa: E402
 from streamlid.server import BackgroundServer, LiveServer, ServerOptions  # noqa: E402
 from streamlid.sources import FileSource  # noqa: E402
 from streamlid.stream import LanguageStream, StreamOptions  # noqa: E402

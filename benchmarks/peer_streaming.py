@@ -24,9 +24,10 @@ import numpy as np
 import torch
 
 from streamlid.bench import goal, seconds_cell
+from streamlid.checkpoint import DEFAULT_MODEL
 from streamlid.conversations import Conversation, Score, benchmark_conversations, decision_track, read_clips
 from streamlid.languages import CORE
-from streamlid.model import DEFAULT_MODEL, Classifier
+from streamlid.model import Classifier
 from streamlid.peer import WhisperPeer, default_cache_dir
 from streamlid.stream import LanguageStream, StreamOptions, replace_options
 

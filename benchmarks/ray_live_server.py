@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from streamlid.audio import load_mono_16k  # noqa: E402
-from streamlid.model import DEFAULT_MODEL  # noqa: E402
+from streamlid.checkpoint import DEFAULT_MODEL  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "ray_live_server.json"
 

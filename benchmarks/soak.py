@@ -34,7 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from streamlid.audio import load_mono_16k  # noqa: E402
-from streamlid.model import CRNN, DEFAULT_MODEL, ModelConfig, ModelInfo, save_model  # noqa: E402
+from streamlid.checkpoint import DEFAULT_MODEL  # noqa: E402
+from streamlid.model import CRNN, ModelConfig, ModelInfo, save_model  # noqa: E402
 
 CLIP = ROOT.parent / "shared/data/real/udhr_omniglot/eng/reader-english-american-english_american.opus"
 RATE = 16000

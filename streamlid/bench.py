@@ -25,11 +25,12 @@ import soundfile as sf
 import torch
 
 from .audio import SAMPLE_RATE, load_mono_16k
+from .checkpoint import DEFAULT_MODEL
 from .conversations import Score, benchmark_conversations, make_conversations, read_clips
 from .evaluate import read_manifest as evaluate_manifest
 from .languages import CORE
 from .metrics import wilson_interval
-from .model import DEFAULT_MODEL, Classifier
+from .model import Classifier
 from .nonspeech import nonspeech_clips
 from .smoothing import SPEECH_UNKNOWN
 from .stream import LanguageStream, StreamOptions

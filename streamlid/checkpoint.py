@@ -1,14 +1,26 @@
-"""Where the shipped model lies and the error a bad model file raises: no torch here, so the CLI's
-help and `devices` start without loading it (model.py holds the format itself)."""
+"""Where the shipped models lie, their short names, and the error a bad model file raises: no torch here, so
+the CLI's help and `devices` start without loading it (model.py holds the format itself)."""
 
 from __future__ import annotations
 
 import importlib.resources
 from pathlib import Path
 
-# package data (pyproject.toml), so a plain `pip install .` and a wheel carry the model too
-DEFAULT_MODEL = Path(str(importlib.resources.files("streamlid") / "models" / "streamlid-v3.safetensors"))
+# package data (pyproject.toml), so a plain `pip install .` and a wheel carry the models too
+MODELS_DIR = Path(str(importlib.resources.files("streamlid") / "models"))
+# the short names `--model` takes; a path to any other model works too
+MODEL_NAMES = {"base": "streamlid-v3", "small": "streamlid-v3-small"}
+DEFAULT_MODEL = MODELS_DIR / f"{MODEL_NAMES['base']}.safetensors"
 
 
 class ModelError(Exception):
     """A model file that is missing, unreadable or not a streamlid model."""
+
+
+def model_path(model: str | Path | None) -> Path:
+    """The weights file of a short name (base, small), of a path, or of None (the default model)."""
+    if model is None:
+        return DEFAULT_MODEL
+    if str(model) in MODEL_NAMES:
+        return MODELS_DIR / f"{MODEL_NAMES[str(model)]}.safetensors"
+    return Path(model)

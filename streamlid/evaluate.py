@@ -25,10 +25,11 @@ import numpy as np
 import torch
 
 from .audio import SAMPLE_RATE, AudioError, load_mono_16k
+from .checkpoint import DEFAULT_MODEL
 from .features import seconds_to_samples
 from .languages import CORE
 from .metrics import accuracy, bootstrap_ci, confusion, expected_calibration_error, macro_f1, per_label_f1
-from .model import DEFAULT_MODEL, Classifier, ModelError
+from .model import Classifier, ModelError
 from .report import summary_tables, write_report
 from .vad import speech_only
 

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .audio import SAMPLE_RATE
-from .checkpoint import DEFAULT_MODEL, ModelError
+from .checkpoint import ModelError, model_path
 from .encoder import INT8_KEEP, EncoderConfig, WhisperEncoder, WhisperLogMel
 from .features import FeatureConfig, LogMel
 
@@ -353,13 +353,14 @@ def save_model(model: LanguageModel, info: ModelInfo, path: str | Path) -> Path:
 def load_model(path: str | Path | None = None) -> tuple[LanguageModel, ModelInfo]:
     """Load weights and metadata; raises ModelError with a one-line reason on any problem.
 
-    `path` may name the .safetensors file, its .json metadata, or be None for the shipped model.
+    `path` may name the .safetensors file or its .json metadata, be a shipped model's short name (base,
+    small) or None for the default model.
     Weights are read with safetensors, which cannot execute code (no pickle).
     """
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    weights = Path(path) if path is not None else DEFAULT_MODEL
+    weights = model_path(path)
     if weights.suffix == ".json":
         weights = weights.with_suffix(".safetensors")
     meta_file = metadata_path(weights)
@@ -468,7 +469,7 @@ class Classifier:
     @classmethod
     def load(cls, path: str | Path | None = None, compute: str = "auto", int8: bool = False) -> Classifier:
         model, info = load_model(path)
-        return cls(model, info, pick_device(compute), int8, Path(path).stem if path else DEFAULT_MODEL.stem)
+        return cls(model, info, pick_device(compute), int8, model_path(path).with_suffix("").name)
 
     def log_probs(self, windows: list[np.ndarray]) -> np.ndarray:
         """Scores; a GPU that runs out of memory is given up for the CPU, with one warning on stderr."""

@@ -1,4 +1,5 @@
-"""Whisper base's own language detection, in plain PyTorch: the teacher of `streamlid train --teacher`.
+"""The teachers of `streamlid train --teacher`: a shipped streamlid model (distillation into a smaller
+student), or Whisper base's own language detection, in plain PyTorch.
 
 Whisper detects the language from the decoder's first step: the start-of-transcript token attends to the
 encoded audio (padded to 30 s) through six decoder layers, and the logits of the 99 language tokens are
@@ -16,7 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .checkpoint import model_path
 from .encoder import SAMPLE_RATE, EncoderConfig, WhisperEncoder, WhisperLogMel
+from .model import load_model, load_packed_state, metadata_path
 from .peer import WHISPER_TO_ISO639_3
 
 PADDED_SAMPLES = 30 * SAMPLE_RATE
@@ -69,16 +72,12 @@ class WhisperTeacher(nn.Module):
         super().__init__()
         self.logmel = WhisperLogMel(encoder.cfg.n_mels)
         self.encoder, self.detector = encoder, detector
-        iso = [WHISPER_TO_ISO639_3.get(c) for c in detector.codes]
-        rows = [iso.index(lang) if lang in iso else -1 for lang in languages]
-        self.register_buffer("rows", torch.tensor(rows))
+        self.register_buffer("rows", language_rows([WHISPER_TO_ISO639_3.get(c) for c in detector.codes], languages))
 
     @classmethod
     def load(cls, encoder_file: str | Path, langid_file: str | Path, languages: list[str]) -> WhisperTeacher:
         from safetensors import safe_open
         from safetensors.torch import load_file
-
-        from .model import load_packed_state
 
         encoder = WhisperEncoder(EncoderConfig())
         load_packed_state(encoder, load_file(str(encoder_file)))
@@ -96,8 +95,51 @@ class WhisperTeacher(nn.Module):
 
     @torch.no_grad()
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
-        logits = self.whisper_logits(wav)
-        known = self.rows >= 0
-        out = torch.full((wav.shape[0], len(self.rows)), float("-inf"), device=wav.device)
-        out[:, known] = logits[:, self.rows[known]]
-        return torch.softmax(out, dim=-1)
+        return mapped_probs(self.whisper_logits(wav), self.rows)
+
+
+class ModelTeacher(nn.Module):
+    """Waveforms (B, samples) -> a streamlid model's probabilities (softmax of its logits, the model's own
+    front end) over `languages`: the languages the teacher does not know get 0. The teacher of a
+    distilled student (streamlid-v3-small learns from streamlid-v3)."""
+
+    def __init__(self, model: nn.Module, teacher_languages: list[str], languages: list[str]) -> None:
+        super().__init__()
+        self.model = model.eval().requires_grad_(False)
+        self.register_buffer("rows", language_rows(teacher_languages, languages))
+
+    @torch.no_grad()
+    def forward(self, wav: torch.Tensor) -> torch.Tensor:
+        return mapped_probs(self.model(wav).float(), self.rows)
+
+
+def language_rows(teacher_codes: list[str | None], languages: list[str]) -> torch.Tensor:
+    """For each of `languages`, its index among the teacher's outputs, or -1 where the teacher lacks it."""
+    rows = [teacher_codes.index(lang) if lang in teacher_codes else -1 for lang in languages]
+    if max(rows) < 0:
+        raise ValueError("the teacher knows none of the trained languages")
+    return torch.tensor(rows)
+
+
+def mapped_probs(logits: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """The teacher's probabilities over the student's languages: softmax over those the teacher knows."""
+    known = rows >= 0
+    out = torch.full((logits.shape[0], len(rows)), float("-inf"), device=logits.device)
+    out[:, known] = logits[:, rows[known]]
+    return torch.softmax(out, dim=-1)
+
+
+def is_model_teacher(spec: str) -> bool:
+    """Whether --teacher names a streamlid model (a short name, or weights with their JSON metadata)
+    rather than Whisper's language detection."""
+    return metadata_path(model_path(spec)).is_file()
+
+
+def load_teacher(spec: str, encoder_file: str, languages: list[str]) -> nn.Module:
+    """The teacher --teacher names: a streamlid model (base, small or a path) or whisper-base-langid."""
+    if is_model_teacher(spec):
+        model, info = load_model(spec)
+        return ModelTeacher(model, info.languages, languages)
+    if not encoder_file:
+        raise ValueError("a Whisper --teacher needs --encoder (the teacher runs Whisper-base's encoder)")
+    return WhisperTeacher.load(encoder_file, spec, languages)

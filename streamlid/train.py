@@ -49,7 +49,7 @@ from .model import (
     pick_device,
     save_model,
 )
-from .teacher import WhisperTeacher
+from .teacher import is_model_teacher, load_teacher
 
 # whole speakers held out of training for validation, per multi-speaker real source
 DEFAULT_HOLDOUT = {
@@ -96,7 +96,7 @@ class TrainConfig:
     encoder: str = ""  # whisper-gru: the converted encoder (tools/convert_whisper_encoder.py)
     finetune_layers: int = 0  # whisper-gru: top encoder blocks trained (0: the encoder stays frozen)
     encoder_lr: float = 3e-5  # peak learning rate of the trained encoder blocks
-    teacher: str = ""  # Whisper's language detection (whisper-base-langid.safetensors) as soft targets
+    teacher: str = ""  # soft targets: a streamlid model (base, small, a path) or whisper-base-langid.safetensors
     teacher_weight: float = 0.5  # share of the teacher's soft targets in the language loss
     eval_every: int = 500
     val_seconds: tuple[float, ...] = (1.0, 2.0, 3.0)
@@ -287,8 +287,8 @@ class Trainer:
     """
 
     def __init__(self, cfg: TrainConfig, restart: bool = False, progress_bar: bool = True) -> None:
-        if cfg.teacher and not cfg.encoder:  # before the data is decoded, which takes a while
-            raise ValueError("--teacher needs --encoder (the teacher runs Whisper-base's encoder)")
+        if cfg.teacher and not cfg.encoder and not is_model_teacher(cfg.teacher):  # before decoding the data
+            raise ValueError("a Whisper --teacher needs --encoder (the teacher runs Whisper-base's encoder)")
         self.cfg = cfg
         self.out = Path(cfg.out)
         self.out.mkdir(parents=True, exist_ok=True)
@@ -302,7 +302,7 @@ class Trainer:
         self.adversary = SpeakerAdversary(self.train_bank, self.model.cfg.embed_dim).to(device)
         self.teacher = None
         if cfg.teacher:
-            self.teacher = WhisperTeacher.load(cfg.encoder, cfg.teacher, self.languages).to(device)
+            self.teacher = load_teacher(cfg.teacher, cfg.encoder, self.languages).to(device)
         head = [p for n, p in self.model.named_parameters() if p.requires_grad and not n.startswith("encoder.")]
         groups = [{"params": head, "lr_scale": 1.0}]
         encoder = [p for n, p in self.model.named_parameters() if p.requires_grad and n.startswith("encoder.")]
@@ -616,9 +616,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     a("--encoder-lr", type=float, help=f"peak learning rate of the trained encoder blocks (default {d.encoder_lr})")
     a(
         "--teacher",
-        metavar="LANGID",
-        help="whisper-base-langid.safetensors: Whisper-base's language detection (30-s padded, run on each "
-        "augmented crop) as soft targets; needs --encoder",
+        metavar="MODEL",
+        help="soft targets from a teacher run on each augmented crop: a streamlid model (base, small or a "
+        "path: distillation, e.g. a CRNN student of base) or whisper-base-langid.safetensors (Whisper-base's "
+        "language detection, 30-s padded; needs --encoder)",
     )
     a("--teacher-weight", type=float, help=f"share of the teacher in the language loss (default {d.teacher_weight})")
     a("--eval-every", type=int, help=f"validate and checkpoint every this many steps (default {d.eval_every})")

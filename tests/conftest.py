@@ -26,8 +26,9 @@ import soundfile as sf
 import torch
 
 from streamlid.audio import load_mono_16k
+from streamlid.checkpoint import DEFAULT_MODEL
 from streamlid.languages import CORE
-from streamlid.model import CRNN, DEFAULT_MODEL, Calibration, Classifier, ModelConfig, ModelInfo, save_model
+from streamlid.model import CRNN, Calibration, Classifier, ModelConfig, ModelInfo, save_model
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("STREAMLID_SHARED", REPO.parent / "shared"))

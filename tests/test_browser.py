@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from streamlid.checkpoint import DEFAULT_MODEL
 from streamlid.client import send_file
-from streamlid.model import DEFAULT_MODEL, Classifier
+from streamlid.model import Classifier
 from streamlid.server import BackgroundServer, LiveServer, ServerOptions
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright (pip install playwright)")

@@ -14,8 +14,9 @@ import torch
 from streamlid import evaluate as ev
 from streamlid import metrics, report
 from streamlid.audio import load_mono_16k
+from streamlid.checkpoint import DEFAULT_MODEL
 from streamlid.languages import CORE
-from streamlid.model import CRNN, DEFAULT_MODEL, Classifier, ModelConfig, ModelInfo, save_model
+from streamlid.model import CRNN, Classifier, ModelConfig, ModelInfo, save_model
 from streamlid.vad import speech_only
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -20,8 +20,9 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from streamlid.audio import read_audio
+from streamlid.checkpoint import DEFAULT_MODEL
 from streamlid.client import ClientError, send_file
-from streamlid.model import DEFAULT_MODEL, Classifier
+from streamlid.model import Classifier
 from streamlid.server import (
     AudioFormat,
     LiveServer,

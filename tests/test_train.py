@@ -8,12 +8,15 @@ import json
 from dataclasses import replace
 
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 from conftest import DATA, manifest
 
+from streamlid.checkpoint import DEFAULT_MODEL
 from streamlid.data import Bank, decode_clips, read_manifest
 from streamlid.model import CRNN, ModelConfig, load_model
+from streamlid.teacher import is_model_teacher, load_teacher
 from streamlid.train import (
     SpeakerAdversary,
     TrainConfig,
@@ -166,3 +169,51 @@ def test_tiny_run_with_the_adversary_learns(tmp_path):
     assert saved["adversary"]["net.2.weight"].shape == (4, TINY["embed_dim"])  # 2 training speakers per language
     _, info = load_model(tmp_path / "run" / "model.safetensors")  # the shipped model has no adversary in it
     assert info.training["config"]["adversary"] == 0.5
+
+
+def teacher_divergence(student: CRNN, teacher: torch.nn.Module, bank: Bank) -> float:
+    """KL(teacher || student) over one centred 1-s window per clip, no augmentation."""
+    student.eval()
+    idx = torch.arange(len(bank))
+    ones = torch.ones(len(bank), dtype=torch.float64)
+    wav = bank.crop(idx, 16000, ones, ones.float() * 0.5)
+    with torch.inference_mode():
+        target = teacher(wav)
+        return float(F.kl_div(torch.log_softmax(student(wav), -1), target, reduction="batchmean"))
+
+
+def test_tiny_distillation_moves_the_student_toward_the_shipped_teacher(tmp_path):
+    torch.set_num_threads(2)
+    steps = 40
+    distilled = tiny_config(tmp_path, teacher="base", teacher_weight=1.0, steps=steps, eval_every=steps)
+    labels_only = replace(distilled, out=str(tmp_path / "labels"), teacher="")
+    train(distilled, progress_bar=False)
+    train(labels_only, progress_bar=False)
+    record = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert record["config"]["teacher"] == "base"  # the recipe names its teacher
+
+    path, root = distilled.manifests[0].split("=")
+    clips = read_manifest(path, root)
+    bank = Bank(clips, decode_clips(clips), ["eng", "spa"], torch.device("cpu"))
+    teacher = load_teacher("base", "", ["eng", "spa"])  # streamlid-v3, renormalised over eng and spa
+    torch.manual_seed(0)
+    before = teacher_divergence(CRNN(ModelConfig(n_languages=2, **TINY)), teacher, bank)
+
+    def trained(run: str) -> CRNN:
+        model = CRNN(ModelConfig(n_languages=2, **TINY))
+        model.load_state_dict(torch.load(tmp_path / run / "last.pt", weights_only=False)["model"])
+        return model
+
+    after = teacher_divergence(trained("run"), teacher, bank)
+    without = teacher_divergence(trained("labels"), teacher, bank)
+    assert after < 0.7 * before, (before, after)
+    assert after < without, (after, without)  # closer to the teacher than the same run on hard labels alone
+
+
+def test_a_teacher_is_a_streamlid_model_or_whisper_with_its_encoder(tmp_path):
+    assert is_model_teacher("base") and is_model_teacher(str(DEFAULT_MODEL))
+    assert not is_model_teacher(str(tmp_path / "whisper-base-langid.safetensors"))
+    with pytest.raises(ValueError, match="needs --encoder"):
+        train(tiny_config(tmp_path, teacher=str(tmp_path / "whisper-base-langid.safetensors")), progress_bar=False)
+    with pytest.raises(ValueError, match="knows none"):
+        load_teacher("base", "", ["xxx", "yyy"])

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from streamlid.model import DEFAULT_MODEL, Classifier
+from streamlid.checkpoint import DEFAULT_MODEL
+from streamlid.model import Classifier
 from streamlid.sources import FileSource
 from streamlid.stream import LanguageStream, StreamOptions
 from streamlid.tui import Dashboard, DashboardState, LanguageBar
