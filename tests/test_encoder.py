@@ -14,10 +14,10 @@ from conftest import REPO, SPEECH_CLIP, dev_clip
 from test_train import tiny_config
 
 from streamlid.audio import load_mono_16k
+from streamlid.checkpoint import DEFAULT_MODEL
 from streamlid.encoder import EncoderConfig, WhisperEncoder, WhisperLogMel, pad_windows, stem_lengths
 from streamlid.languages import CORE
 from streamlid.model import (
-    DEFAULT_MODEL,
     WhisperGRU,
     WhisperGRUConfig,
     load_model,
