@@ -11,6 +11,10 @@ MODELS_DIR = Path(str(importlib.resources.files("streamlid") / "models"))
 # the short names `--model` takes; a path to any other model works too
 MODEL_NAMES = {"base": "streamlid-v3", "small": "streamlid-v3-small"}
 DEFAULT_MODEL = MODELS_DIR / f"{MODEL_NAMES['base']}.safetensors"
+MODEL_HELP = (
+    "base (streamlid-v3, the default: the most accurate), small (streamlid-v3-small: a CRNN distilled from base,"
+    " a fraction of the CPU per window, less accurate: models/MODEL_CARD.md) or the path of a model's .safetensors"
+)
 
 
 class ModelError(Exception):

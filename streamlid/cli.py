@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .audio import AudioError
-from .checkpoint import DEFAULT_MODEL, ModelError
+from .checkpoint import MODEL_HELP, ModelError, model_path
 from .events import to_json
 from .languages import parse_languages
 
@@ -44,9 +44,7 @@ LONG_FILE = 30.0  # seconds; identify prints a timeline of language segments for
 
 def add_model_options(p: argparse.ArgumentParser, window: float = DEFAULTS.window) -> None:
     g = p.add_argument_group("model and analysis")
-    g.add_argument(
-        "--model", type=Path, default=None, help=f"model weights (.safetensors) [default: {DEFAULT_MODEL.name}]"
-    )
+    g.add_argument("--model", default=None, metavar="NAME|PATH", help=f"{MODEL_HELP} [default: base]")
     g.add_argument(
         "--languages",
         default=None,
@@ -214,7 +212,7 @@ def cmd_listen(args: argparse.Namespace) -> int:
         "source": source.description,
         "sample_rate": source.sample_rate,
         "channels": source.channels,
-        "model": str(args.model or DEFAULT_MODEL),
+        "model": str(model_path(args.model)),
         "compute": classifier.device.type,
     }
     feed, publish = None, None

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from .audio import SAMPLE_RATE, AudioError, load_mono_16k
-from .checkpoint import DEFAULT_MODEL
+from .checkpoint import MODEL_HELP, model_path
 from .features import seconds_to_samples
 from .languages import CORE
 from .metrics import accuracy, bootstrap_ci, confusion, expected_calibration_error, macro_f1, per_label_f1
@@ -260,7 +260,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("manifest", type=Path, help="CSV with at least path,language (optional speaker, split)")
     parser.add_argument("--split", help="only rows whose split column has this value (e.g. dev)")
     parser.add_argument("--root", type=Path, help="folder the manifest's paths are relative to (default: its own)")
-    parser.add_argument("--model", type=Path, default=None, help=f"model file (default: {DEFAULT_MODEL.name})")
+    parser.add_argument("--model", default=None, metavar="NAME|PATH", help=f"{MODEL_HELP} (default: base)")
     parser.add_argument("--compute", choices=("cpu", "cuda", "auto"), default="cpu", help="where our model runs")
     parser.add_argument("--int8", action="store_true", help="our model's Linear layers in int8 on the CPU")
     parser.add_argument(
@@ -311,11 +311,12 @@ def run(args: argparse.Namespace) -> int:
             peer_cache = args.peer_cache or default_cache_dir().parent / "peer-decisions.jsonl"
     except (EvalError, ModelError) as e:
         return fail(str(e))
-    model_name = Path(args.model).stem if args.model else DEFAULT_MODEL.stem
+    weights = model_path(args.model)
+    model_name = weights.with_suffix("").name
     out = args.out or Path(f"eval-{model_name}-{args.split or 'all'}")
     torch.set_num_threads(args.threads)  # after loading the peer: ctranslate2 sets the OpenMP thread count
     result = evaluate(rows, classifier, options, peer, peer_cache, progress=not args.no_progress)
-    weights = Path(args.model or DEFAULT_MODEL).with_suffix(".safetensors")
+    weights = weights.with_suffix(".safetensors")
     sha = hashlib.sha256(weights.read_bytes()).hexdigest()[:12]
     result.update(model=model_name, model_sha256=sha, manifest=str(args.manifest), split=args.split)
     write_report(result, out)

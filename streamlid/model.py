@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .audio import SAMPLE_RATE
-from .checkpoint import ModelError, model_path
+from .checkpoint import MODEL_NAMES, ModelError, model_path
 from .encoder import INT8_KEEP, EncoderConfig, WhisperEncoder, WhisperLogMel
 from .features import FeatureConfig, LogMel
 
@@ -365,7 +365,8 @@ def load_model(path: str | Path | None = None) -> tuple[LanguageModel, ModelInfo
         weights = weights.with_suffix(".safetensors")
     meta_file = metadata_path(weights)
     if not weights.is_file():
-        raise ModelError(f"model file not found: {weights}")
+        names = " and ".join(MODEL_NAMES)
+        raise ModelError(f"model file not found: {weights} (the shipped models are called {names})")
     if not meta_file.is_file():
         raise ModelError(f"model metadata not found: {meta_file} (expected next to the weights)")
     try:

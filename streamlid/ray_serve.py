@@ -37,6 +37,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosedError, ConnectionClosedOK
 from websockets.http11 import Request, Response
 
+from .checkpoint import model_path
 from .model import Classifier, ModelInfo
 from .server import LiveServer, ServerOptions
 from .stream import StreamOptions
@@ -236,7 +237,7 @@ def application(
     `scorer_config` overrides Scorer's deployment options (num_replicas, autoscaling_config, ...)."""
     gpus = ray.is_initialized() and ray.cluster_resources().get("GPU", 0) > 0
     actor = {"num_gpus": 1} if gpus and compute != "cpu" else {"num_cpus": 1}
-    model = str(Path(model).resolve()) if model else None  # replicas may run in another directory
+    model = str(model_path(model).resolve()) if model else None  # replicas may run in another directory
     scorer = Scorer.options(**{"ray_actor_options": actor, **(scorer_config or {})}).bind(model, compute, threads)
     return Ingress.bind(scorer, options, stream_options, model or "")
 

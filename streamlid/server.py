@@ -37,6 +37,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from .checkpoint import model_path
 from .events import to_json
 from .languages import name
 from .model import Classifier
@@ -312,7 +313,7 @@ class LiveServer:
         self.options = options or ServerOptions()
         self.stream_options = stream_options or StreamOptions()
         self.model = {
-            "name": Path(model).stem if model else classifier.name,
+            "name": model_path(model).with_suffix("").name if model else classifier.name,
             "version": classifier.info.version,
             "languages": classifier.languages,
             "open_set": classifier.open_set,

@@ -36,27 +36,52 @@ def quick_run(tmp_path_factory, shipped_model) -> tuple[argparse.Namespace, dict
 def test_report_holds_every_measured_number(quick_run) -> None:
     args, report, md = quick_run
     assert f"Reproduce: `{report['command']}`" in md
-    for seconds, ms in report["cpu_ms_per_window"].items():
-        assert f"| model CPU time per window of {float(seconds):g} s | {ms:.2f} ms | ≤ 10 ms: " in md
-    s = report["stream"]
-    assert f"| {s['real_time_factor']:g} ({s['cpu_seconds']:g} CPU s, {s['windows']} windows) |" in md
-    assert f"| {s['latency_ms_p50']:g} / {s['latency_ms_p99']:g} ms |" in md
-    c = report["concurrent_1_thread"]
-    assert f"cross-stream batching | {c['streams']} |" in md
-    assert "| streams | " + " | ".join(c["wall_seconds"]) + " |" in md
-    assert "| wall seconds | " + " | ".join(f"{v:g}" for v in c["wall_seconds"].values()) + " |" in md
-    assert f"| {report['listen_peak_rss_mb']:g} MB | ≤ 400 MB: " in md
-    q = report["quality"]
-    assert f"| false switches per 10 min of one-language speech | {q['false_switches_per_10min']:g} |" in md
-    assert f"| {q['correct_fraction']:g} | ≥ 0.95: " in md
-    g = report["nonspeech"]["given_language"]
-    assert f"non-speech clips given a language at any moment ({g['n']} clips) | {g['rate']:g} [" in md
-    if "open_set" in report:
-        o = report["open_set"]["out_of_set"]
-        assert f"called 'none of the languages' ({o['n']} clips, {o['languages']} languages) | {o['rate']:g} [" in md
-    assert f"| {q['conversations']}, {q['speech_minutes']:g} min |" in md
-    assert q["conversations"] == 3 and q["switches"] == 3  # one of each kind: A, A→B, A→B→A
+    assert list(report["models"]) == ["streamlid-v3", "streamlid-v3-small"]  # base and small by default
+    assert "| measure | streamlid-v3 | streamlid-v3-small |" in md
+    for name, r in report["models"].items():
+        assert f"## {name} (models/{name}.safetensors)" in md
+        for seconds, a in r["accuracy"].items():
+            assert 0 <= a["accuracy"] <= 1 and a["ci95"][0] <= a["accuracy"] <= a["ci95"][1]
+            assert a["n_crops"] >= a["n_clips"] > 0
+            assert f"| accuracy of one {float(seconds):g}-s window, core six closed set | {a['accuracy']:.3f} [" in md
+        for seconds, ms in r["cpu_ms_per_window"].items():
+            assert f"| model CPU time per window of {float(seconds):g} s | {ms:.2f} ms | ≤ 10 ms: " in md
+        s = r["stream"]
+        assert f"| {s['real_time_factor']:g} ({s['cpu_seconds']:g} CPU s, {s['windows']} windows) |" in md
+        assert f"| {s['latency_ms_p50']:g} / {s['latency_ms_p99']:g} ms |" in md
+        c = r["concurrent_1_thread"]
+        assert f"cross-stream batching | {c['streams']} |" in md
+        assert "| streams | " + " | ".join(c["wall_seconds"]) + " |" in md
+        assert "| wall seconds | " + " | ".join(f"{v:g}" for v in c["wall_seconds"].values()) + " |" in md
+        assert f"| {r['listen_peak_rss_mb']:g} MB | ≤ 400 MB: " in md
+        assert r["gpu"] is None  # no GPU on this machine: said so, not guessed
+        q = r["quality"]
+        assert f"| false switches per 10 min of one-language speech | {q['false_switches_per_10min']:g} |" in md
+        assert f"| {q['correct_fraction']:g} | ≥ 0.95: " in md
+        g = r["nonspeech"]["given_language"]
+        assert f"non-speech clips given a language at any moment ({g['n']} clips) | {g['rate']:g} [" in md
+        if "open_set" in r:
+            o = r["open_set"]["out_of_set"]
+            assert (
+                f"called 'none of the languages' ({o['n']} clips, {o['languages']} languages) | {o['rate']:g} [" in md
+            )
+        assert f"| {q['conversations']}, {q['speech_minutes']:g} min |" in md
+        assert q["conversations"] == 3 and q["switches"] == 3  # one of each kind: A, A→B, A→B→A
+    base, small = report["models"].values()
+    row = "| model CPU ms per 1-s window, 1 thread | "
+    assert row + f"{base['cpu_ms_per_window']['1.0']:.2f} | {small['cpu_ms_per_window']['1.0']:.2f} |" in md
+    assert small["cpu_ms_per_window"]["1.0"] < base["cpu_ms_per_window"]["1.0"]  # the point of the small model
+    assert "no GPU here | no GPU here |" in md
     assert "Quick run" in md
+
+
+def test_one_model_by_short_name(tmp_path) -> None:
+    args = bench_args("--quick", "--conversations", "1", "--model", "small", "--out", str(tmp_path))
+    args.manifest = DATA / "manifest.csv"
+    assert bench.run(args) == 0
+    report = json.loads((tmp_path / "bench.json").read_text())
+    assert list(report["models"]) == ["streamlid-v3-small"]
+    assert "--model small" in report["command"]
 
 
 def test_report_plot_is_beside_it_and_linked(quick_run) -> None:

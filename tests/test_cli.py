@@ -32,7 +32,7 @@ from conftest import (
 from streamlid import cli
 from streamlid.audio import load_mono_16k, read_audio
 from streamlid.languages import CORE
-from streamlid.model import Classifier
+from streamlid.model import CRNN, Classifier, WhisperGRU, load_model
 from streamlid.stream import LanguageStream, StreamOptions, replace_options
 
 LANGS = list(CORE)
@@ -518,3 +518,26 @@ def test_streaming_in_device_sized_blocks_matches_identify(capsys, shipped_model
     (r,) = parse_json_lines(out)
     assert events[-1]["language"] == r["language"] == language
     assert events[-1]["confidence"] == pytest.approx(r["confidence"], abs=2e-4)
+
+
+def test_the_shipped_models_load_by_short_name(capsys):
+    base, base_info = load_model("base")
+    small, small_info = load_model("small")
+    assert isinstance(base, WhisperGRU) and isinstance(small, CRNN)
+    assert small_info.languages == base_info.languages and small_info.version == "3-small"
+    assert small_info.training["config"]["teacher"] == "base"  # distilled from base
+    assert small_info.calibration.open_set
+    assert sum(p.numel() for p in small.parameters()) < sum(p.numel() for p in base.parameters()) / 10
+    assert Classifier.load("small", "cpu").name == "streamlid-v3-small"
+
+    code, out, err = main(capsys, "identify", "--model", "small", "--json", dev_clip(SPEECH_CLIP))
+    assert code == 0 and err == ""
+    (r,) = parse_json_lines(out)
+    assert r["language"] == "eng", r
+
+    code, out, err = main(capsys, "identify", "--model", "smal", dev_clip(SPEECH_CLIP))
+    assert code == 2 and out == ""
+    assert (
+        err.strip()
+        == "streamlid identify: error: model file not found: smal (the shipped models are called base and small)"
+    )

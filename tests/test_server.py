@@ -524,3 +524,8 @@ def test_hello_names_the_default_model_when_none_was_given():
     assert (
         LiveServer(Classifier.load(REAL_MODEL, compute="cpu"), model="x/custom.safetensors").model["name"] == "custom"
     )
+
+
+def test_the_server_names_the_model_it_was_given_by_short_name():
+    server = LiveServer(Classifier.load("small", "cpu"), ServerOptions(port=0), model="small")
+    assert server.model["name"] == "streamlid-v3-small" and server.model["version"] == "3-small"
