@@ -12,158 +12,27 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .audio import AudioError
-from .checkpoint import MODEL_HELP, ModelError, model_path
+from .checkpoint import ModelError, model_path
 from .events import to_json
-from .languages import parse_languages
+from .offline import IDENTIFY_WINDOW, identify
+from .options import UsageError, add_model_options, load_classifier, stream_options, token_from_env
+from .stream import LanguageStream, replace_options
 
 if TYPE_CHECKING:
-    from .model import Classifier
-from .stream import LanguageStream, StreamOptions, replace_options
-
-DEFAULTS = StreamOptions()
+    pass
 
 # subcommands that live in their own module: name -> (module, help). Each module has
 # configure_parser(parser) and run(args) -> int.
 MODULE_COMMANDS = {
     "train": ("streamlid.train", "train a model from manifests"),
     "evaluate": ("streamlid.evaluate", "accuracy, F1 and calibration by window length on a manifest"),
-    "serve": ("streamlid.server", "websocket server: event feed, audio in, browser page"),
+    "serve": ("streamlid.serve_command", "websocket server: event feed, audio in, browser page"),
     "send": ("streamlid.client", "stream an audio file to a streamlid server and print the events"),
     "bench": ("streamlid.bench", "benchmarks: cost per window, real-time factor, latency, streaming quality"),
 }
 
 
-class UsageError(Exception):
-    pass
-
-
-# offline there is no latency to keep low: longer windows are more accurate (models/eval/report.md)
-IDENTIFY_WINDOW = 3.0
 LONG_FILE = 30.0  # seconds; identify prints a timeline of language segments for longer files
-
-
-def add_model_options(p: argparse.ArgumentParser, window: float = DEFAULTS.window) -> None:
-    g = p.add_argument_group("model and analysis")
-    g.add_argument("--model", default=None, metavar="NAME|PATH", help=f"{MODEL_HELP} [default: base]")
-    g.add_argument(
-        "--languages",
-        default=None,
-        help="restrict to these languages, comma-separated ISO 639-3 codes (e.g. eng,deu); probabilities are renormalised over them",
-    )
-    g.add_argument(
-        "--unknown",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="decide 'none of these languages' (state speech-unknown, language null) when the speech fits none:"
-        " on by default with a model that has an open set, off with --languages (a forced choice among them)",
-    )
-    g.add_argument(
-        "--window",
-        type=float,
-        default=window,
-        help="longest analysis window in seconds of speech [%(default)s]",
-    )
-    g.add_argument(
-        "--hop", type=float, default=DEFAULTS.hop, help="seconds of new speech between analyses [%(default)s]"
-    )
-    g.add_argument(
-        "--min-window",
-        type=float,
-        default=None,
-        help=f"speech needed for the first analysis of an utterance, at most --window [{DEFAULTS.min_window}]",
-    )
-    g.add_argument(
-        "--vad-aggressiveness",
-        type=int,
-        choices=(0, 1, 2, 3),
-        default=DEFAULTS.vad.aggressiveness,
-        help="WebRTC VAD: 0 keeps most audio as speech, 3 the least [%(default)s]",
-    )
-    g.add_argument(
-        "--vad-frame-ms",
-        type=int,
-        choices=(10, 20, 30),
-        default=DEFAULTS.vad.frame_ms,
-        help="VAD frame length [%(default)s]",
-    )
-    g.add_argument(
-        "--switch-prob",
-        type=float,
-        default=DEFAULTS.smoothing.switch_prob,
-        help="smoothing: probability of a language switch per hop; lower is steadier, higher reacts faster [%(default)s]",
-    )
-    g.add_argument(
-        "--confident",
-        type=float,
-        default=DEFAULTS.smoothing.confident,
-        help="smoothed probability needed to be confident and to change the decision [%(default)s]",
-    )
-    g.add_argument(
-        "--compute",
-        choices=("auto", "cpu", "cuda"),
-        default="auto",
-        help="where the model runs: auto picks a CUDA GPU when there is one [%(default)s]",
-    )
-    g.add_argument(
-        "--int8",
-        action="store_true",
-        help="on the CPU, run the model's Linear layers in int8 (about 35%% less CPU per window; see the model card for its accuracy)",
-    )
-    g.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="CPU threads for the model; one window is too small to share, and more threads fight the audio path on a busy machine [%(default)s]",
-    )
-
-
-def check_range(option: str, value: float, low: float, high: float, unit: str = "") -> None:
-    """A UsageError naming the option the user typed and its allowed range."""
-    if not low <= value <= high:
-        raise UsageError(f"{option} must be from {low:g} to {high:g}{unit}, not {value:g}")
-
-
-def stream_options(args: argparse.Namespace, languages: list[str] | None) -> StreamOptions:
-    check_range("--window", args.window, 0.1, 30, " s")
-    if args.min_window is None:  # not typed: the default, or --window when that is shorter
-        min_window = min(DEFAULTS.min_window, args.window)
-    else:
-        check_range("--min-window", args.min_window, 0.1, args.window, " s (--window)")
-        min_window = args.min_window
-    check_range("--hop", args.hop, 0.01, args.window, " s (--window)")
-    check_range("--switch-prob", args.switch_prob, 0, 1)
-    check_range("--confident", args.confident, 0, 1)
-    try:
-        return replace_options(
-            DEFAULTS,
-            window=args.window,
-            hop=args.hop,
-            min_window=min_window,
-            languages=tuple(languages) if languages else None,
-            unknown=args.unknown,
-            vad_aggressiveness=args.vad_aggressiveness,
-            vad_frame_ms=args.vad_frame_ms,
-            switch_prob=args.switch_prob,
-            confident=args.confident,
-        )
-    except ValueError as e:
-        raise UsageError(str(e)) from None
-
-
-def load_classifier(args: argparse.Namespace) -> tuple[Classifier, list[str] | None]:
-    import torch
-
-    from .model import Classifier
-
-    if args.threads < 1:
-        raise UsageError("--threads must be at least 1")
-    torch.set_num_threads(args.threads)
-    classifier = Classifier.load(args.model, args.compute, args.int8)
-    try:
-        languages = parse_languages(args.languages, classifier.languages)
-    except ValueError as e:
-        raise UsageError(str(e)) from None
-    return classifier, languages
 
 
 # -- devices -----------------------------------------------------------------------------------------
@@ -220,7 +89,7 @@ def cmd_listen(args: argparse.Namespace) -> int:
         from .server import serve_stream
 
         try:
-            feed, publish = serve_stream(args.serve, args.token, classifier, stream, info)
+            feed, publish = serve_stream(args.serve, token_from_env(args.token), classifier, stream, info)
         except ValueError as e:
             raise UsageError(str(e)) from None
         print(f"serving the events on ws://{args.serve}/events (page at http://{args.serve}/)", file=sys.stderr)
@@ -275,27 +144,6 @@ def tee(*sinks):
 
 
 # -- identify ----------------------------------------------------------------------------------------
-def identify_file(path: Path, classifier: Classifier, options: StreamOptions) -> dict:
-    from .audio import read_audio, truncation_warning
-
-    audio, rate = read_audio(path)
-    summary = LanguageStream(classifier, rate, audio.shape[1], options).run(audio)[-1]
-    warning = truncation_warning(path)
-    return {
-        **({"warning": warning} if warning else {}),
-        "path": str(path),
-        "language": summary["language"],
-        "name": summary["name"],
-        "confidence": summary["confidence"],
-        "state": summary["state"],
-        **({"unknown": summary["unknown"]} if "unknown" in summary else {}),
-        "top": [{"language": x["language"], "p": x["p"]} for x in summary["top"]],
-        "speech_seconds": summary["speech_seconds"],
-        "duration": round(len(audio) / rate, 3),
-        "segments": summary["segments"],
-    }
-
-
 def cmd_identify(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -307,7 +155,7 @@ def cmd_identify(args: argparse.Namespace) -> int:
     show_progress = not args.json and len(args.files) > 1 and sys.stderr.isatty()
     for path in tqdm(args.files, desc="identify", unit="file", disable=not show_progress):
         try:
-            result = identify_file(path, classifier, options)
+            result = identify(path, classifier, options=options)
         except AudioError as e:
             failed += 1
             result = {"path": str(path), "error": str(e)}
@@ -343,7 +191,8 @@ def format_result(r: dict, k: int) -> str:
 
 
 # -- entry point -------------------------------------------------------------------------------------
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser of every subcommand; with `argv`, only the subcommand it names is fully configured."""
     parser = argparse.ArgumentParser(
         prog="streamlid",
         description="Real-time spoken-language identification: live from a microphone, from files, or over websockets.",
@@ -415,22 +264,21 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_options(p, window=IDENTIFY_WINDOW)
     p.set_defaults(func=cmd_identify)
 
+    # the other subcommands' modules import torch or websockets: only the one named is imported
+    named = None if argv is None else next((a for a in argv if not a.startswith("-")), "")
     for command, (module_name, help_text) in MODULE_COMMANDS.items():
-        try:
+        p = sub.add_parser(command, help=help_text, description=help_text)
+        if named in (None, command):
             module = importlib.import_module(module_name)
-        except ModuleNotFoundError as e:
-            if e.name != module_name:
-                raise
-            continue
-        first_paragraph = " ".join((module.__doc__ or help_text).strip().split("\n\n")[0].split())
-        p = sub.add_parser(command, help=help_text, description=first_paragraph)
-        module.configure_parser(p)
-        p.set_defaults(func=module.run)
+            p.description = " ".join((module.__doc__ or help_text).strip().split("\n\n")[0].split())
+            module.configure_parser(p)
+            p.set_defaults(func=module.run)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     try:
         return args.func(args) or 0

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from .audio import read_audio
 from .events import EVENT_TYPES
+from .protocol import token_from_env
 
 DEFAULT_URL = "ws://127.0.0.1:8765/audio"
 
@@ -149,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
 
     sink = JsonLines() if args.json else LiveLine()
     languages = [c.strip() for c in args.languages.split(",") if c.strip()] if args.languages else None
-    token = args.token or os.environ.get("STREAMLID_TOKEN") or None
+    token = token_from_env(args.token)
     try:
         asyncio.run(send_file(args.file, args.url, sink, not args.fast, languages, token, unknown=args.unknown))
     except ClientError as e:

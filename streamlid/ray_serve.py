@@ -15,10 +15,8 @@ costs time, not streams or events. docs/scaling.md has the architecture, the clu
 # no `from __future__ import annotations`: FastAPI reads the handlers' annotations (WebSocket) at runtime,
 # and through Serve's class-based view a string annotation turns the websocket into a query parameter
 
-import argparse
 import asyncio
 import logging
-import signal
 import time
 from http import HTTPStatus
 from pathlib import Path
@@ -73,14 +71,23 @@ class Scorer:
         if threads:
             torch.set_num_threads(threads)
         self.classifier = Classifier.load(model, compute)
+        self.scoring = 0  # batches being scored now
 
     def describe(self) -> tuple[ModelInfo, str]:
         return self.classifier.info, self.classifier.device.type
 
+    def busy(self) -> int:
+        """Batches this replica is scoring now (0: idle)."""
+        return self.scoring
+
     @serve.batch(max_batch_size=MAX_BATCH_CALLS, batch_wait_timeout_s=BATCH_WAIT_S)
     async def score(self, calls: list[list[np.ndarray]]) -> list[np.ndarray]:
         flat = [w for windows in calls for w in windows]
-        scores = await asyncio.to_thread(self.classifier.log_probs, flat)  # the replica answers health checks
+        self.scoring += 1
+        try:  # in a thread: the replica answers health checks (and `busy`) meanwhile
+            scores = await asyncio.to_thread(self.classifier.log_probs, flat)
+        finally:
+            self.scoring -= 1
         return np.split(scores, np.cumsum([len(windows) for windows in calls])[:-1])
 
 
@@ -196,22 +203,21 @@ class Ingress:
     async def _start(self) -> LiveServer:
         info, compute = await self.scorer.describe.remote()
         server = LiveServer(RemoteClassifier(self.scorer, info, compute), self.options, self.stream_options, self.model)
-        server.server = OpenConnections()
-        server.start_scoring()
+        server.start_on(OpenConnections())
         return server
 
     @app.websocket("/{path:path}")
     async def websocket(self, websocket: WebSocket) -> None:
         server = await self.live()
         conn = StarletteConnection(websocket, self.options.max_message_bytes)
-        refused = server._process_request(conn, conn.request)
+        refused = server.check_request(conn, conn.request)
         if refused is not None:
             await websocket.send_denial_response(http_response(refused))
             return
         await websocket.accept()
         server.server.connections.add(conn)
         try:
-            await server._handle(conn)
+            await server.handle(conn)
         finally:
             server.server.connections.discard(conn)
 
@@ -219,7 +225,7 @@ class Ingress:
     async def page(self, path: str, request: HTTPConnection) -> HttpResponse:
         server = await self.live()
         conn = StarletteConnection(request, self.options.max_message_bytes)
-        refused = server._process_request(conn, conn.request)
+        refused = server.check_request(conn, conn.request)
         return http_response(refused or conn.respond(HTTPStatus.UPGRADE_REQUIRED, "this path takes websockets\n"))
 
 
@@ -251,35 +257,10 @@ def build_app(args: dict[str, str]) -> serve.Application:
     return application(options, StreamOptions(), args.get("model"), args.get("compute", "auto"), threads)
 
 
-def run(args: argparse.Namespace) -> int:
-    """`streamlid serve --backend ray`: deploy on the cluster at RAY_ADDRESS (or a new local one), serve
-    on --host/--port until Ctrl-C or SIGTERM."""
-    from .cli import load_classifier, stream_options
-    from .server import server_options
-
-    options = server_options(args, args.host, args.port)
-    _, languages = load_classifier(args)  # the model and --languages are checked here, before deploying
+def start_ray(options: ServerOptions) -> None:
+    """Ray and Serve's HTTP proxy on options.host:options.port (RAY_ADDRESS's cluster, or a new local one)."""
     ray.init()
     serve.start(http_options={"host": options.host, "port": options.port})
-    model = args.model or None
-    serve.run(
-        application(options, stream_options(args, languages), model, args.compute, args.threads),
-        name="streamlid",
-        route_prefix="/",
-    )
-    print(
-        f"streamlid: serving on Ray at http://{options.host}:{options.port}/ (feed /events, audio /audio)", flush=True
-    )
-    asyncio.run(_until_signal())
-    serve.shutdown()
-    return 0
 
 
-async def _until_signal() -> None:
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-    await stop.wait()
-
-
-__all__ = ["Ingress", "RemoteClassifier", "Scorer", "application", "build_app", "run"]
+__all__ = ["Ingress", "RemoteClassifier", "Scorer", "application", "build_app", "start_ray"]

@@ -13,25 +13,16 @@ share a forward pass), in a single model thread off the event loop.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import hmac
-import ipaddress
-import json
 import logging
-import os
-import signal
-import sys
 import threading
-from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, replace
 from http import HTTPStatus
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import parse_qs, urlsplit
 
-import numpy as np
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
@@ -41,9 +32,20 @@ from .checkpoint import model_path
 from .events import to_json
 from .languages import name
 from .model import Classifier
+from .protocol import (
+    PROTOCOL_VERSION,
+    AudioSession,
+    Outbox,
+    ProtocolError,
+    ServerOptions,
+    authorised,
+    origin_allowed,
+    parse_host_port,
+    score_together,
+    settings,
+)
 from .stream import LanguageStream, StreamOptions
 
-PROTOCOL_VERSION = 2  # 2: the open set (state speech-unknown, language null; start.unknown)
 PACKAGE_DIR = Path(__file__).resolve().parent
 STATIC_FILES = {
     "/": ("static/index.html", "text/html; charset=utf-8"),
@@ -52,221 +54,21 @@ STATIC_FILES = {
     "/mic-worklet.js": ("static/mic-worklet.js", "text/javascript; charset=utf-8"),
     "/protocol.schema.json": ("protocol.schema.json", "application/json"),
 }
-FORMATS = {"int16": np.dtype("<i2"), "float32": np.dtype("<f4")}
-START_FIELDS = {"type", "sample_rate", "channels", "format", "languages", "unknown", "label"}
-MAX_TEXT_BYTES = 64 * 1024
 log = logging.getLogger("streamlid.server")
 
 
-# == protocol core: no I/O =============================================================================
-class ProtocolError(Exception):
-    """A client broke the protocol; the one-line message is sent back to it before the connection closes."""
-
-
-@dataclass(frozen=True)
-class ServerOptions:
-    host: str = "127.0.0.1"
-    port: int = 8765
-    token: str | None = None  # required when binding to anything but loopback
-    allow_remote_without_token: bool = False  # the explicit override of that rule
-    origins: tuple[str, ...] = ()  # browser origins allowed besides the page's own
-    queue_size: int = 256  # messages a subscriber may lag behind before the oldest are dropped
-    max_streams: int = 32  # concurrent audio-in streams (one per connection)
-    max_subscribers: int = 256  # concurrent /events connections
-    max_connections_per_address: int = 64  # concurrent websocket connections from one client address
-    max_frame_seconds: float = 5.0  # audio in one binary message
-    max_message_bytes: int = 2**20
-    backlog_seconds: float = 2.0  # unanalysed audio per stream before the server stops reading from its client
-    ping_interval: float = 20.0
-    ping_timeout: float = 20.0
-    close_timeout: float = 5.0  # a peer that does not answer a close is cut off after this
-
-    def __post_init__(self) -> None:
-        if self.token is None and not is_loopback(self.host) and not self.allow_remote_without_token:
-            raise ValueError(
-                f"binding to {self.host} needs a token (--token or STREAMLID_TOKEN, or --allow-remote-without-token)"
-            )
-        if not 0 <= self.port <= 65535:
-            raise ValueError(f"port must be from 0 to 65535, not {self.port}")
-        limits = ("queue_size", "max_streams", "max_subscribers", "max_connections_per_address", "max_message_bytes")
-        for key in limits:
-            if getattr(self, key) < 1:
-                raise ValueError(f"{key.replace('_', '-')} must be at least 1")
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def parse_host_port(text: str, default_port: int = 8765) -> tuple[str, int]:
-    """'HOST:PORT', 'HOST', ':PORT' or '[::1]:PORT' -> (host, port); ValueError with a one-line reason."""
-    host, sep, port = text.rpartition(":") if text.count(":") <= 1 or text.startswith("[") else (text, "", "")
-    if not sep:
-        host, port = text, str(default_port)
-    host = host.strip("[]") or "127.0.0.1"
-    if not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"bad address {text!r}: expected HOST:PORT with a port from 0 to 65535")
-    return host, int(port)
-
-
-def authorised(token: str | None, request: Request) -> bool:
-    if token is None:
-        return True
-    given = parse_qs(urlsplit(request.path).query).get("token", [""])[0]
-    auth = request.headers.get("Authorization", "")
-    if auth.startswith("Bearer "):
-        given = auth[7:]
-    return hmac.compare_digest(given.encode(), token.encode())
-
-
-def origin_allowed(request: Request, allowed: Iterable[str]) -> bool:
-    """Browsers send Origin: the page's own origin (same host and port) and listed ones may connect."""
-    origin = request.headers.get("Origin")
-    if origin is None:
-        return True  # not a browser
-    host = request.headers.get("Host", "")
-    return origin in allowed or origin in (f"http://{host}", f"https://{host}")
-
-
-@dataclass(frozen=True)
-class AudioFormat:
-    sample_rate: int
-    channels: int = 1
-    format: str = "int16"
-    languages: tuple[str, ...] | None = None
-    label: str = ""
-    unknown: bool | None = None  # StreamOptions.unknown: None = the server's setting
-
-    @property
-    def frame_bytes(self) -> int:
-        return self.channels * FORMATS[self.format].itemsize
-
-
-def parse_message(text: str, expected: Iterable[str]) -> dict:
-    """A client's text message -> dict with a known `type`."""
-    if len(text) > MAX_TEXT_BYTES:
-        raise ProtocolError(f"text message of {len(text)} characters is too long (at most {MAX_TEXT_BYTES})")
-    try:
-        msg = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ProtocolError(f"message is not JSON: {e.msg} at position {e.pos}") from None
-    if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
-        raise ProtocolError('a message must be a JSON object with a "type"')
-    expected = tuple(expected)
-    if msg["type"] not in expected:
-        raise ProtocolError(f"unexpected message type {msg['type']!r} here (expected {' or '.join(expected)})")
-    return msg
-
-
-def _int_field(msg: dict, key: str, default: int | None, low: int, high: int) -> int:
-    value = msg.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ProtocolError(f"start: {key} must be an integer from {low} to {high}, not {json.dumps(value)}")
-    return value
-
-
-def parse_start(msg: dict, model_languages: list[str]) -> AudioFormat:
-    """Check a `start` message against the model; ProtocolError says what is wrong."""
-    extra = sorted(set(msg) - START_FIELDS)
-    if extra:
-        raise ProtocolError(f"start: unknown field(s) {', '.join(extra)}")
-    rate = _int_field(msg, "sample_rate", None, 8000, 192000)
-    channels = _int_field(msg, "channels", 1, 1, 8)
-    fmt = msg.get("format", "int16")
-    if fmt not in FORMATS:
-        raise ProtocolError(f"start: format must be {' or '.join(FORMATS)}, not {json.dumps(fmt)}")
-    languages = msg.get("languages")
-    if languages is not None:
-        if not isinstance(languages, list) or not all(isinstance(c, str) for c in languages) or len(languages) < 2:
-            raise ProtocolError("start: languages must be a list of at least two language codes, or null")
-        unknown = [c for c in languages if c not in model_languages]
-        if unknown:
-            raise ProtocolError(
-                f"start: unknown language(s) {', '.join(unknown)}; the model knows {' '.join(model_languages)}"
-            )
-        languages = tuple(dict.fromkeys(languages))
-    unknown = msg.get("unknown")
-    if unknown is not None and not isinstance(unknown, bool):
-        raise ProtocolError(f"start: unknown must be true, false or null, not {json.dumps(unknown)}")
-    label = msg.get("label", "")
-    if not isinstance(label, str) or len(label) > 100:
-        raise ProtocolError("start: label must be a string of at most 100 characters")
-    return AudioFormat(rate, channels, fmt, languages, label, unknown)
-
-
-def decode_frame(data: bytes, fmt: AudioFormat, max_seconds: float) -> np.ndarray:
-    """A binary message -> (frames, channels) PCM, little-endian interleaved."""
-    if len(data) % fmt.frame_bytes or not data:
-        raise ProtocolError(
-            f"an audio message of {len(data)} bytes is not a whole number of frames"
-            f" ({fmt.channels} channel(s) of {fmt.format}: {fmt.frame_bytes} bytes a frame)"
-        )
-    frames = len(data) // fmt.frame_bytes
-    if frames > max_seconds * fmt.sample_rate:
-        raise ProtocolError(
-            f"an audio message of {frames / fmt.sample_rate:.1f} s is too long (at most {max_seconds:g} s)"
-        )
-    return np.frombuffer(data, dtype=FORMATS[fmt.format]).reshape(frames, fmt.channels)
-
-
-class Outbox:
-    """A subscriber's bounded queue of encoded messages: when full the oldest go, counted in a `missed` notice."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.items: deque[str] = deque()
-        self.missed = 0
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def put(self, item: str) -> None:
-        if len(self.items) >= self.size:
-            self.items.popleft()
-            self.missed += 1
-        self.items.append(item)
-
-    def take(self) -> list[str]:
-        out = list(self.items)
-        self.items.clear()
-        if self.missed:
-            out.insert(0, to_json({"type": "missed", "count": self.missed}))
-            self.missed = 0
-        return out
-
-
-def score_together(classifier: Classifier, streams: list[LanguageStream]) -> list[list[dict]]:
-    """Advance every stream, score all their windows in one call to the model, and complete each stream."""
-    windows = [s.advance() for s in streams]
-    flat = [w for ws in windows for w in ws]
-    scores = classifier.log_probs(flat) if flat else np.zeros((0, 0), dtype=np.float32)
-    out, k = [], 0
-    for stream, ws in zip(streams, windows, strict=True):
-        out.append(stream.complete(scores[k : k + len(ws)]))
-        k += len(ws)
-    return out
-
-
-def settings(stream_options: StreamOptions, options: ServerOptions) -> dict:
-    s = asdict(stream_options)
-    return {
-        "stream": {**s, "languages": list(s["languages"]) if s["languages"] else None},
-        "formats": list(FORMATS),
-        "max_frame_seconds": options.max_frame_seconds,
-        "max_message_bytes": options.max_message_bytes,
-        "queue_size": options.queue_size,
-        "max_streams": options.max_streams,
-        "max_subscribers": options.max_subscribers,
-        "max_connections_per_address": options.max_connections_per_address,
-    }
-
-
 # == asyncio layer ===================================================================================
+class Connections(Protocol):
+    """What LiveServer needs of the transport's open connections: websockets' Server, or the Ray
+    ingress's stand-in (ray_serve.OpenConnections)."""
+
+    connections: set
+
+    def close(self) -> None: ...
+
+    async def wait_closed(self) -> None: ...
+
+
 class Subscriber:
     """One connection's outbox and the task that sends it; a slow reader only ever delays itself."""
 
@@ -324,7 +126,7 @@ class LiveServer:
         self.streams: dict[str, dict] = {}  # id -> description and the latest decision/posteriors
         self.audio: dict[str, LanguageStream] = {}  # the audio-in streams the scoring loop drives
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="streamlid-model")
-        self.server: Server | None = None
+        self.server: Server | Connections | None = None
         self._next_id = 0
         self._closing = False
         self._audio_in: asyncio.Event | None = None
@@ -337,13 +139,13 @@ class LiveServer:
 
     # -- lifecycle --------------------------------------------------------------------------------
     async def start(self) -> None:
-        self.start_scoring()
+        self._start_scoring()
         o = self.options
         self.server = await serve(
-            self._handle,
+            self.handle,
             o.host,
             o.port,
-            process_request=self._process_request,
+            process_request=self.check_request,
             compression=None,  # many subscribers: no per-connection deflate on 2 cores
             ping_interval=o.ping_interval,
             ping_timeout=o.ping_timeout,
@@ -352,9 +154,15 @@ class LiveServer:
             logger=log,
         )
 
-    def start_scoring(self) -> None:
-        """The scoring loop alone, on the running event loop: for connections served by another transport
-        (ray_serve.py hands its websockets to `_handle`); `start` calls it before binding its own."""
+    def start_on(self, connections: Connections) -> None:
+        """Serve connections another transport accepts (ray_serve.py's ingress: it calls `check_request`
+        and `handle`, and keeps `connections.connections`, which the per-address limit counts, and closes
+        them when the server closes); the scoring loop starts on the running event loop."""
+        self.server = connections
+        self._start_scoring()
+
+    def _start_scoring(self) -> None:
+        """The scoring loop, on the running event loop; `start` and `start_on` call it."""
         self._audio_in, self._stepped = asyncio.Event(), asyncio.Condition()
         self._scoring = asyncio.create_task(self._score_loop())
 
@@ -439,7 +247,9 @@ class LiveServer:
                 self._stepped.notify_all()
 
     # -- connections ------------------------------------------------------------------------------
-    def _process_request(self, ws: ServerConnection, request: Request) -> Response | None:
+    def check_request(self, ws: ServerConnection, request: Request) -> Response | None:
+        """The HTTP part of a connection: a static file, or a refusal (path, origin, token, per-address
+        limit), or None to go on to the websocket (`handle`)."""
         o = self.options
         path = urlsplit(request.path).path
         if path in STATIC_FILES:
@@ -460,7 +270,8 @@ class LiveServer:
             return ws.respond(HTTPStatus.TOO_MANY_REQUESTS, f"at most {limit} connections from one address\n")
         return None
 
-    async def _handle(self, ws: ServerConnection) -> None:
+    async def handle(self, ws: ServerConnection) -> None:
+        """One accepted websocket: the event feed or an audio-in stream, until it closes."""
         url = urlsplit(ws.request.path)
         if url.path == "/events":
             await self._serve_feed(ws, parse_qs(url.query).get("stream", [None])[0])
@@ -489,40 +300,27 @@ class LiveServer:
             sub.task.cancel()
 
     async def _serve_audio(self, ws: ServerConnection) -> None:
-        """hello; start -> started; binary PCM -> events; stop -> the final events and summary, then close."""
+        """Drives an AudioSession: hello; start -> started; binary PCM -> events; stop -> the final events
+        and summary, then close."""
         await ws.send(self.hello("audio"))
+        session = AudioSession(self.classifier, self.stream_options, self.options)
         sid = None
         sub = Subscriber(ws, self.options.queue_size, None)
         try:
-            first = await ws.recv()
-            if not isinstance(first, str):
-                raise ProtocolError("send a start message before any audio")
-            fmt = parse_start(parse_message(first, ["start"]), self.classifier.languages)
-            if self._closing:
-                raise ProtocolError("the server is shutting down")
-            if len(self.audio) >= self.options.max_streams:
-                raise ProtocolError(f"the server is at its limit of {self.options.max_streams} audio streams")
-            options = replace(
-                self.stream_options,
-                languages=fmt.languages or self.stream_options.languages,
-                unknown=self.stream_options.unknown if fmt.unknown is None else fmt.unknown,
-            )
-            stream = LanguageStream(self.classifier, fmt.sample_rate, fmt.channels, options)
+            stream = session.start(await ws.recv(), len(self.audio), self._closing)
+            fmt = session.format
             sid = self.open_stream(fmt.label or ws.remote_address[0], fmt.sample_rate, fmt.channels, stream.languages)
             sub.stream = sid
-            sub.put(to_json({"type": "started", "stream": sid, **asdict(fmt)}))
+            sub.put(session.started(sid))
             self.subscribers.add(sub)
             self.audio[sid] = stream
-            backlog = int(self.options.backlog_seconds * fmt.sample_rate)
             async for message in ws:
-                if isinstance(message, str):
-                    parse_message(message, ["stop"])
+                if not session.receive(message):
                     break
-                stream.write(decode_frame(message, fmt, self.options.max_frame_seconds))
                 self._audio_in.set()
-                if len(stream.ring) > backlog:  # a client faster than real time waits for the model
+                if session.backlogged():  # a client faster than real time waits for the model
                     async with self._stepped:
-                        await self._stepped.wait_for(lambda s=stream: len(s.ring) <= backlog)
+                        await self._stepped.wait_for(lambda: not session.backlogged())
             await self._end_stream(sid)
             sub.finish()
             await sub.task
@@ -597,7 +395,7 @@ def serve_stream(
 
     ValueError with a one-line reason for a bad address, a missing token or a port that is taken."""
     host, port = parse_host_port(address)
-    options = ServerOptions(host=host, port=port, token=token or os.environ.get("STREAMLID_TOKEN") or None)
+    options = ServerOptions(host=host, port=port, token=token)
     live = LiveServer(classifier, options, stream.options, info["model"])
     # registered before the port opens, so the first subscriber's hello already lists it
     sid = live.open_stream(info["source"], stream.sample_rate, stream.channels, stream.languages)
@@ -606,121 +404,3 @@ def serve_stream(
     except OSError as e:
         raise ValueError(f"cannot listen on {address}: {e.strerror or e}") from None
     return background, background.publisher(sid)
-
-
-# == command line ====================================================================================
-def add_server_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("server")
-    g.add_argument(
-        "--token",
-        default=None,
-        help="clients must present this token (?token= or Authorization: Bearer) [STREAMLID_TOKEN]",
-    )
-    g.add_argument(
-        "--origin", action="append", default=[], help="also allow browser pages from this origin (repeatable)"
-    )
-    g.add_argument(
-        "--queue-size",
-        type=int,
-        default=ServerOptions.queue_size,
-        help="messages a subscriber may lag behind before the oldest are dropped [%(default)s]",
-    )
-    g.add_argument(
-        "--max-streams", type=int, default=ServerOptions.max_streams, help="concurrent audio-in streams [%(default)s]"
-    )
-    g.add_argument(
-        "--max-subscribers",
-        type=int,
-        default=ServerOptions.max_subscribers,
-        help="concurrent event-feed connections [%(default)s]",
-    )
-    g.add_argument(
-        "--max-connections-per-address",
-        type=int,
-        default=ServerOptions.max_connections_per_address,
-        help="concurrent websocket connections from one client address [%(default)s]",
-    )
-    g.add_argument(
-        "--max-message-bytes",
-        type=int,
-        default=ServerOptions.max_message_bytes,
-        help="largest message a client may send; larger ones close the connection with 1009 [%(default)s]",
-    )
-    g.add_argument(
-        "--allow-remote-without-token",
-        action="store_true",
-        help="bind beyond loopback without a token (anyone who can reach the port may connect)",
-    )
-
-
-def server_options(args: argparse.Namespace, host: str, port: int) -> ServerOptions:
-    from .cli import UsageError
-
-    try:
-        return ServerOptions(
-            host=host,
-            port=port,
-            token=args.token or os.environ.get("STREAMLID_TOKEN") or None,
-            origins=tuple(args.origin),
-            queue_size=args.queue_size,
-            max_streams=args.max_streams,
-            max_subscribers=args.max_subscribers,
-            max_connections_per_address=args.max_connections_per_address,
-            max_message_bytes=args.max_message_bytes,
-            allow_remote_without_token=args.allow_remote_without_token,
-        )
-    except ValueError as e:
-        raise UsageError(str(e)) from None
-
-
-def configure_parser(p: argparse.ArgumentParser) -> None:
-    from .cli import add_model_options
-
-    p.add_argument(
-        "--host", default="127.0.0.1", help="interface to bind; anything but loopback needs --token [%(default)s]"
-    )
-    p.add_argument("--port", type=int, default=8765, help="port (0 picks a free one) [%(default)s]")
-    p.add_argument(
-        "--backend",
-        choices=("local", "ray"),
-        default="local",
-        help="local: this process; ray: Ray Serve, the model in autoscaled replicas (docs/scaling.md) [%(default)s]",
-    )
-    add_server_options(p)
-    add_model_options(p)
-
-
-def run(args: argparse.Namespace) -> int:
-    from .cli import UsageError, load_classifier, stream_options
-
-    if args.backend == "ray":
-        try:
-            from .ray_serve import run as run_on_ray
-        except ModuleNotFoundError as e:
-            raise UsageError(f"--backend ray needs {e.name}: pip install 'streamlid[ray]'") from None
-        return run_on_ray(args)
-    options = server_options(args, args.host, args.port)
-    classifier, languages = load_classifier(args)
-    server = LiveServer(classifier, options, stream_options(args, languages), str(args.model or ""))
-    return asyncio.run(_serve_until_signal(server))
-
-
-async def _serve_until_signal(server: LiveServer) -> int:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await server.start()
-    except OSError as e:
-        print(
-            f"streamlid serve: error: cannot listen on {server.options.host}:{server.options.port}: {e.strerror or e}",
-            file=sys.stderr,
-        )
-        return 2
-    o = server.options
-    host = f"[{o.host}]" if ":" in o.host else o.host
-    print(f"streamlid: serving on http://{host}:{server.port}/ (feed /events, audio /audio); Ctrl-C stops", flush=True)
-    await stop.wait()
-    await server.close()
-    return 0

@@ -17,6 +17,8 @@ from matplotlib.image import imread
 
 from streamlid import bench
 
+pytestmark = pytest.mark.e2e  # end-to-end: real servers, processes, models over whole clips
+
 
 def bench_args(*argv: str) -> argparse.Namespace:
     p = argparse.ArgumentParser()

@@ -39,6 +39,7 @@ FLAGS = [
 ]
 LANGS = ["eng", "deu", "fra", "spa", "cmn", "rus"]
 pytestmark = [
+    pytest.mark.e2e,
     # .ci/run installs Chromium and sets STREAMLID_REQUIRE_BROWSER=1: there a missing browser fails, never skips
     pytest.mark.skipif(
         not CHROMIUM.exists() and os.environ.get("STREAMLID_REQUIRE_BROWSER") != "1",

@@ -29,10 +29,11 @@ from conftest import (
     write_wav,
 )
 
-from streamlid import cli
+from streamlid import cli, options
 from streamlid.audio import load_mono_16k, read_audio
 from streamlid.languages import CORE
 from streamlid.model import CRNN, Classifier, WhisperGRU, load_model
+from streamlid.offline import IDENTIFY_WINDOW
 from streamlid.stream import LanguageStream, StreamOptions, replace_options
 
 LANGS = list(CORE)
@@ -111,7 +112,7 @@ def test_defaults_are_the_stream_defaults():
     assert (args.switch_prob, args.confident) == (d.smoothing.switch_prob, d.smoothing.confident)
     assert args.device is None and args.input is None and not args.fast and not args.json
     assert args.model is None and args.languages is None and args.compute == "auto"
-    assert cli.stream_options(args, None) == d
+    assert options.stream_options(args, None) == d
 
 
 def test_options_reach_the_stream_options():
@@ -120,14 +121,14 @@ def test_options_reach_the_stream_options():
         "--vad-aggressiveness 3 --vad-frame-ms 20 --switch-prob 0.1 --confident 0.8 --compute cpu --threads 2".split()
     )
     assert [p.name for p in args.files] == ["a.wav", "b.ogg"] and args.json and args.top == 5
-    o = cli.stream_options(args, ["eng", "deu"])
+    o = options.stream_options(args, ["eng", "deu"])
     assert (o.window, o.hop, o.min_window, o.languages) == (3.0, 0.5, 2.0, ("eng", "deu"))
     args.min_window = 4.0  # typed longer than --window: refused, no longer clamped in silence
-    with pytest.raises(cli.UsageError, match="--min-window must be from 0.1 to 3 s"):
-        cli.stream_options(args, None)
+    with pytest.raises(options.UsageError, match="--min-window must be from 0.1 to 3 s"):
+        options.stream_options(args, None)
     args.min_window = None  # not typed: the default, shortened to a short --window
     args.window, args.hop = 0.3, 0.1
-    assert cli.stream_options(args, None).min_window == 0.3
+    assert options.stream_options(args, None).min_window == 0.3
     assert (o.vad.aggressiveness, o.vad.frame_ms) == (3, 20)
     assert (o.smoothing.switch_prob, o.smoothing.confident) == (0.1, 0.8)
 
@@ -372,7 +373,7 @@ def test_identify_matches_the_streaming_core(capsys, random_model, random_classi
     code, out, _ = main(capsys, "identify", "--model", random_model, "--json", files["stereo44k"])
     (r,) = parse_json_lines(out)
     audio, rate = read_audio(files["stereo44k"])
-    stream = LanguageStream(random_classifier, rate, 2, StreamOptions(window=cli.IDENTIFY_WINDOW, ring_seconds=15.0))
+    stream = LanguageStream(random_classifier, rate, 2, StreamOptions(window=IDENTIFY_WINDOW, ring_seconds=15.0))
     stream.push(audio)
     summary = stream.close()[-1]
     assert r["language"] == summary["language"]
@@ -425,6 +426,7 @@ def test_listen_text_output(capsys, random_model, files):
     assert lines and lines[-1].startswith("end: ") and "s of speech" in lines[-1]
 
 
+@pytest.mark.e2e
 def test_listen_input_is_paced_in_real_time(capsys, random_model, tmp_path, clip5):
     short = write_wav(tmp_path / "short.wav", clip5[: 2 * SR], SR, "PCM_16")
     start = time.monotonic()
@@ -467,6 +469,7 @@ def test_shipped_model_knows_the_core_languages(shipped_classifier):
     assert set(CORE) <= set(shipped_classifier.languages)
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("language,relpath", IDENTIFY_CLIPS)
 def test_identify_clear_dev_clips(capsys, shipped_model, language, relpath):
     code, out, err = main(capsys, "identify", "--model", shipped_model, "--json", dev_clip(relpath))
@@ -475,6 +478,7 @@ def test_identify_clear_dev_clips(capsys, shipped_model, language, relpath):
     assert r["language"] == language, r
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("language,relpath", CLEAR_CLIPS)
 def test_listen_fast_decides_the_language_within_seconds(capsys, shipped_model, language, relpath):
     code, out, err = main(capsys, "listen", "--input", dev_clip(relpath), "--fast", "--json")  # the default model
@@ -485,6 +489,7 @@ def test_listen_fast_decides_the_language_within_seconds(capsys, shipped_model, 
     assert events[-1]["language"] == language
 
 
+@pytest.mark.e2e
 def test_a_change_of_language_is_followed(capsys, shipped_model, tmp_path):
     """Two clear clips back to back, no pause: the decision changes to the second language within seconds."""
     (lang_a, clip_a), (lang_b, clip_b) = SWITCH_CLIPS
@@ -503,12 +508,11 @@ def test_a_change_of_language_is_followed(capsys, shipped_model, tmp_path):
     assert [s["language"] for s in segments][-2:] == [lang_a, lang_b], segments
 
 
+@pytest.mark.e2e
 def test_streaming_in_device_sized_blocks_matches_identify(capsys, shipped_model, shipped_classifier: Classifier):
     language, relpath = CLEAR_CLIPS[0]
     audio, rate = sf.read(str(dev_clip(relpath)), dtype="float32")
-    stream = LanguageStream(
-        shipped_classifier, rate, options=replace_options(StreamOptions(), window=cli.IDENTIFY_WINDOW)
-    )
+    stream = LanguageStream(shipped_classifier, rate, options=replace_options(StreamOptions(), window=IDENTIFY_WINDOW))
     events = []
     for i in range(0, len(audio), rate // 50):
         events += stream.push(audio[i : i + rate // 50])

@@ -35,6 +35,8 @@ from streamlid.audio import load_mono_16k
 from streamlid.languages import CORE
 from streamlid.vad import speech_only
 
+pytestmark = pytest.mark.e2e  # end-to-end: real servers, processes, models over whole clips
+
 # -- devices -------------------------------------------------------------------------------------------
 
 

@@ -108,6 +108,7 @@ def test_saved_whisper_model_keeps_its_weights_within_the_int8_step(tmp_path):
         assert torch.allclose(loaded(x), model(x), atol=0.05)
 
 
+@pytest.mark.e2e
 def test_tiny_whisper_gru_training_run_reduces_the_loss(tmp_path):
     from safetensors.torch import save_file
 
@@ -172,6 +173,7 @@ def ct2_model(converted):
     return WhisperModel(str(converted[0]), device="cpu", compute_type="float32", cpu_threads=2)
 
 
+@pytest.mark.e2e
 def test_front_end_and_encoder_match_ctranslate2(converted, ct2_model):
     import ctranslate2
 
@@ -193,6 +195,7 @@ def test_front_end_and_encoder_match_ctranslate2(converted, ct2_model):
     assert np.corrcoef(ours.ravel(), ref.ravel())[0, 1] > 0.9998
 
 
+@pytest.mark.e2e
 def test_language_detection_matches_ctranslate2(converted, ct2_model):
     from streamlid.teacher import WhisperTeacher
 
@@ -226,6 +229,7 @@ def test_int8_classifier_quantises_the_linear_layers_and_agrees():
     assert a.argmax() == b.argmax() and np.abs(np.exp(a) - np.exp(b)).max() < 0.1
 
 
+@pytest.mark.e2e
 def test_a_built_wheel_carries_both_models(tmp_path):
     import shutil
     import zipfile

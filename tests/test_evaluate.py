@@ -202,6 +202,7 @@ def test_cli_counts_skips_and_reuses_peer_cache(tmp_path, capsys, monkeypatch):
     assert "no rows for split 'test'" in capsys.readouterr().err
 
 
+@pytest.mark.e2e
 @needs_data
 @pytest.mark.skipif(not DEFAULT_MODEL.is_file(), reason=f"shipped model {DEFAULT_MODEL.name} not trained yet")
 def test_evaluate_shipped_model_on_dev_clips(tmp_path):

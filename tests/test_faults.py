@@ -24,7 +24,9 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from streamlid import server as server_module
 from streamlid.client import send_file
-from streamlid.server import ServerOptions, authorised
+from streamlid.protocol import ServerOptions, authorised
+
+pytestmark = pytest.mark.e2e  # end-to-end: real servers, processes, models over whole clips
 
 START = json.dumps({"type": "start", "sample_rate": 16000})
 

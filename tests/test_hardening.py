@@ -108,6 +108,7 @@ class NoModel:
         raise AssertionError(f"{len(windows)} window(s) of silence reached the model")
 
 
+@pytest.mark.e2e
 def test_an_hour_of_silence_is_fast_flat_and_never_reaches_the_model():
     stream = LanguageStream(NoModel(), SR, 1)
     zeros = np.zeros(20 * SR, np.float32)  # big chunks, within the 30 s ring

@@ -25,6 +25,8 @@ from streamlid.model import Classifier
 from streamlid.server import BackgroundServer, LiveServer, ServerOptions
 from streamlid.sinks import LiveLine
 
+pytestmark = pytest.mark.e2e  # end-to-end: real servers, processes, models over whole clips
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 DEU = DATA / "real/commonvoice/deu/unknown-2025-08-06-2025-08-06.opus"

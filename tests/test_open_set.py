@@ -121,6 +121,7 @@ def test_the_live_line_names_another_language(unknown_classifier, speech_16k):
     assert "end: not one of the model's languages" in text.splitlines()[-1]
 
 
+@pytest.mark.e2e
 def test_identify_json_gives_null_and_the_candidates(unknown_model, speech_16k, tmp_path):
     wav = write_wav(tmp_path / "speech.wav", speech_16k, SR)
 
@@ -149,6 +150,7 @@ def shipped_classifier(shipped_model) -> Classifier:
     return Classifier.load(shipped_model, "cpu")
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("name", ["music-chromium-bsu-menu", "jingle-gnome-shutdown", "hum"])
 def test_non_speech_gets_no_language(shipped_classifier, name):
     clips = {c.name: c for c in recorded_clips() + synthetic_clips(0)}

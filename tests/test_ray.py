@@ -26,6 +26,8 @@ ray = pytest.importorskip("ray", reason="Ray Serve is optional: pip install 'str
 serve = pytest.importorskip("ray.serve", reason="Ray Serve is optional: pip install 'streamlid[ray]'")
 from streamlid.ray_serve import RemoteClassifier, application  # noqa: E402  (needs ray)
 
+pytestmark = pytest.mark.e2e  # end-to-end: real servers, processes, models over whole clips
+
 # clips the shipped model gets right, streamed (as in test_server.py)
 RIGHT = {
     "deu": "real/commonvoice/deu/unknown-2025-11-20-2025-11-20.opus",
@@ -103,18 +105,20 @@ def assert_same(a, b, path: str = "") -> None:
 
 
 def test_concurrent_clients_get_their_languages_and_the_feed_sees_every_stream(ray_url):
-    async def feed_until(n: int) -> list[dict]:
+    async def feed_until(n: int, subscribed: asyncio.Event) -> list[dict]:
         async with connect(f"{ray_url}/events?token={TOKEN}") as ws:
-            hello = json.loads(await ws.recv())
+            hello = json.loads(await ws.recv())  # sent once the subscriber is registered
             assert hello["type"] == "hello" and hello["model"]["name"] == "streamlid-v3"
+            subscribed.set()
             got = []
             while sum(m["type"] == "summary" for m in got) < n:
                 got.append(json.loads(await ws.recv()))
             return got
 
     async def main():
-        feed = asyncio.create_task(feed_until(len(RIGHT)))
-        await asyncio.sleep(0.5)  # the subscriber is in before the streams open
+        subscribed = asyncio.Event()
+        feed = asyncio.create_task(feed_until(len(RIGHT), subscribed))
+        await asyncio.wait_for(subscribed.wait(), 30)  # the subscriber is in before the streams open
         clients = await asyncio.to_thread(stream_all, ray_url, True)
         return clients, await asyncio.wait_for(feed, 30)
 
@@ -188,7 +192,11 @@ def test_a_call_in_flight_when_its_replica_dies_is_sent_again_and_answered_right
     got: list[tuple[np.ndarray, float]] = []
     call = threading.Thread(target=lambda: got.append((remote.log_probs(windows), time.monotonic())))
     call.start()
-    time.sleep(0.5)  # 600 windows take the replica seconds
+    scorer = serve.get_deployment_handle("Scorer", "streamlid")
+    deadline = time.monotonic() + 30
+    while scorer.busy.remote().result() == 0:  # the replica is scoring the 600 windows (seconds of work)
+        assert time.monotonic() < deadline, "the call never reached the replica"
+        time.sleep(0.01)
     ray.kill(ray.get_actor(name, namespace=namespace), no_restart=True)
     killed_at = time.monotonic()
     call.join(60)

@@ -23,9 +23,8 @@ from streamlid.audio import read_audio
 from streamlid.checkpoint import DEFAULT_MODEL
 from streamlid.client import ClientError, send_file
 from streamlid.model import Classifier
-from streamlid.server import (
+from streamlid.protocol import (
     AudioFormat,
-    LiveServer,
     Outbox,
     ProtocolError,
     ServerOptions,
@@ -34,7 +33,8 @@ from streamlid.server import (
     parse_message,
     parse_start,
 )
-from streamlid.stream import LanguageStream
+from streamlid.server import LiveServer
+from streamlid.stream import LanguageStream, StreamOptions
 
 jsonschema = pytest.importorskip("jsonschema", reason="jsonschema (test extra) validates the protocol messages")
 
@@ -220,6 +220,7 @@ def test_int16_stereo_client_gets_started_and_its_summary(classifier):
     assert code == 1000
 
 
+@pytest.mark.e2e
 @needs_data
 def test_concurrent_streams_share_batched_forward_passes(model_path):
     class Recording(Classifier):
@@ -242,6 +243,7 @@ def test_concurrent_streams_share_batched_forward_passes(model_path):
 
 
 # -- bad clients -----------------------------------------------------------------------------------
+@pytest.mark.e2e
 @needs_data
 def test_bad_clients_get_clear_errors_and_never_disturb_a_good_stream(classifier):
     async def bad(url: str, first, then=None, **kw) -> tuple[dict, int]:
@@ -313,6 +315,7 @@ def test_token_and_origin_are_checked_at_the_handshake(classifier):
 
 
 # -- many subscribers, slow subscribers ------------------------------------------------------------
+@pytest.mark.e2e
 @needs_data
 def test_a_slow_subscriber_loses_the_oldest_but_never_stalls_the_others(classifier):
     audio, rate = read_audio(CLIPS["deu"])
@@ -360,6 +363,7 @@ def streamlid(*args: str, **kw) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "streamlid", *args], env=env, text=True, **kw)
 
 
+@pytest.mark.e2e
 @needs_data
 def test_listen_serve_publishes_its_stream_to_subscribers(model_path):
     port = free_port()
@@ -396,6 +400,7 @@ def test_listen_serve_publishes_its_stream_to_subscribers(model_path):
     assert [m["seq"] for m in fed] == [e["seq"] for e in printed[-len(fed) :]]
 
 
+@pytest.mark.e2e
 @needs_data
 def test_send_command_prints_json_lines_like_listen(classifier, model_path):
     async def main():
@@ -448,6 +453,7 @@ def test_shutdown_ends_open_streams_with_their_summary(classifier):
     assert summary["type"] == "summary" and 0.5 < summary["t"] < 3.0
 
 
+@pytest.mark.e2e
 @pytest.mark.skipif(not REAL_MODEL.exists(), reason=f"needs the trained model {REAL_MODEL} (not there yet)")
 @needs_data
 def test_real_model_names_each_stream_language_over_websockets():
@@ -460,6 +466,15 @@ def test_real_model_names_each_stream_language_over_websockets():
     assert [s["language"] for s in asyncio.run(main())] == list(RIGHT)
 
 
+async def until(condition, within: float, step: float = 0.02) -> None:
+    """Wait for `condition()` to hold, at most `within` seconds."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "the condition did not come true in time"
+        await asyncio.sleep(step)
+
+
+@pytest.mark.e2e
 def test_keepalive_drops_a_subscriber_that_stopped_answering(classifier):
     async def main():
         async with running(classifier, ping_interval=0.2, ping_timeout=0.3, close_timeout=0.3) as (server, url):
@@ -470,16 +485,18 @@ def test_keepalive_drops_a_subscriber_that_stopped_answering(classifier):
             )
             assert (await reader.readline()).startswith(b"HTTP/1.1 101")
             async with connect(url + "/events") as alive:  # this one answers pings
-                await asyncio.sleep(0.1)
+                assert json.loads(await alive.recv())["type"] == "hello"  # sent once it is subscribed
                 assert len(server.subscribers) == 2
-                await asyncio.sleep(1.5)  # a silent peer: no pong, so the server gives up on it
-                assert len(server.subscribers) == 1
-                assert json.loads(await alive.recv())["type"] == "hello"
+                # a silent peer: no pong, so the server gives up on it (ping 0.2 s + timeout 0.3 s)
+                await until(lambda: len(server.subscribers) == 1, within=5.0)
+                await asyncio.sleep(0.5)  # several ping rounds later the answering one is still there
+                assert len(server.subscribers) == 1 and alive.state.name == "OPEN"
             writer.close()
 
     asyncio.run(main())
 
 
+@pytest.mark.e2e
 @needs_data
 def test_serve_command_runs_until_sigterm_and_ends_streams_cleanly(model_path):
     refused = streamlid("serve", "--host", "0.0.0.0", "--model", str(model_path), stderr=subprocess.PIPE)
@@ -499,6 +516,7 @@ def test_serve_command_runs_until_sigterm_and_ends_streams_cleanly(model_path):
     assert summary["type"] == "summary" and 0.5 < summary["t"] < 4.0
 
 
+@pytest.mark.e2e
 @needs_data
 def test_a_late_subscriber_gets_the_latest_state_in_its_hello(classifier):
     async def main():
@@ -529,3 +547,40 @@ def test_hello_names_the_default_model_when_none_was_given():
 def test_the_server_names_the_model_it_was_given_by_short_name():
     server = LiveServer(Classifier.load("small", "cpu"), ServerOptions(port=0), model="small")
     assert server.model["name"] == "streamlid-v3-small" and server.model["version"] == "3-small"
+
+
+def test_audio_session_is_the_protocol_without_io(random_classifier):
+    """The state machine both transports drive (server.py's websockets layer, ray_serve's ingress)."""
+    from streamlid.protocol import AudioSession
+
+    options = ServerOptions(max_streams=2, backlog_seconds=1.0)
+    session = AudioSession(random_classifier, StreamOptions(), options)
+    with pytest.raises(ProtocolError, match="start message before any audio"):
+        session.start(b"\x00\x00", streams_open=0, closing=False)
+    start = json.dumps({"type": "start", "sample_rate": 8000, "channels": 2, "format": "int16", "unknown": False})
+    with pytest.raises(ProtocolError, match="limit of 2 audio streams"):
+        session.start(start, streams_open=2, closing=False)
+    with pytest.raises(ProtocolError, match="shutting down"):
+        session.start(start, streams_open=0, closing=True)
+
+    stream = session.start(start, streams_open=1, closing=False)
+    assert (stream.sample_rate, stream.channels, stream.options.unknown) == (8000, 2, False)
+    assert json.loads(session.started("s7")) == {
+        "type": "started",
+        "stream": "s7",
+        "sample_rate": 8000,
+        "channels": 2,
+        "format": "int16",
+        "languages": None,
+        "unknown": False,
+        "label": "",
+    }
+    half_second = np.zeros((4000, 2), dtype="<i2").tobytes()
+    assert session.receive(half_second) and not session.backlogged()
+    assert session.receive(half_second) and session.receive(half_second)
+    assert session.backlogged()  # 1.5 s unanalysed > backlog_seconds: the driver stops reading
+    stream.advance()
+    assert not session.backlogged()
+    with pytest.raises(ProtocolError):
+        session.receive(json.dumps({"type": "start"}))  # only stop is allowed after start
+    assert session.receive(json.dumps({"type": "stop"})) is False

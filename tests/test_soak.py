@@ -11,7 +11,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import SPEECH_CLIP, dev_clip
+
+pytestmark = pytest.mark.e2e  # end-to-end: real servers, processes, models over whole clips
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -182,6 +182,7 @@ def teacher_divergence(student: CRNN, teacher: torch.nn.Module, bank: Bank) -> f
         return float(F.kl_div(torch.log_softmax(student(wav), -1), target, reduction="batchmean"))
 
 
+@pytest.mark.e2e
 def test_tiny_distillation_moves_the_student_toward_the_shipped_teacher(tmp_path):
     torch.set_num_threads(2)
     steps = 40

@@ -105,6 +105,7 @@ def test_dashboard_shows_another_language(unknown_classifier):
     assert asyncio.run(main()) == 0
 
 
+@pytest.mark.e2e
 @needs_data
 def test_keys_pause_reset_restrict_languages_and_quit(classifier):
     seen: list[dict] = []
@@ -203,6 +204,7 @@ def test_timeline_cells_mark_languages_silence_and_change_points():
     assert state.changes == [] and [entry[0] for entry in state.timeline] == [30.0, 48.0]
 
 
+@pytest.mark.e2e
 @pytest.mark.skipif(not REAL_MODEL.exists(), reason=f"needs the trained model {REAL_MODEL} (not there yet)")
 @needs_data
 def test_real_model_dashboard_shows_german():

@@ -21,17 +21,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from streamlid.audio import load_mono_16k  # noqa: E402
-from streamlid.cli import IDENTIFY_WINDOW  # noqa: E402
 from streamlid.languages import CORE  # noqa: E402
 from streamlid.model import Classifier  # noqa: E402
-from streamlid.stream import LanguageStream, StreamOptions, replace_options  # noqa: E402
+from streamlid.offline import identify  # noqa: E402
+from streamlid.stream import LanguageStream, StreamOptions  # noqa: E402
 
 SR = 16000
 
 
 def identify_margin(classifier: Classifier, x, language: str) -> float:
-    options = replace_options(StreamOptions(), window=IDENTIFY_WINDOW)
-    top = LanguageStream(classifier, SR, options=options).run(x)[-1]["top"]
+    top = identify(x, classifier, sample_rate=SR)["top"]
     if top[0]["language"] != language:
         return -1.0
     return top[0]["p"] - (top[1]["p"] if len(top) > 1 else 0.0)
