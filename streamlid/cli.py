@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import logging
 import signal
 import sys
 import threading
@@ -276,8 +277,37 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+class _StderrLines(logging.StreamHandler):
+    """`streamlid: warning: ...` on whatever sys.stderr is when the record comes (as logging's last resort)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(logging.Formatter("streamlid: %(levelname)s: %(message)s"))
+
+    @property
+    def stream(self) -> object:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: object) -> None:
+        pass
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.levelname = record.levelname.lower()
+        return super().format(record)
+
+
+def show_library_warnings() -> None:
+    """The library's warnings and errors (a GPU given up for the CPU, a failed scoring step) as
+    `streamlid: warning: ...` lines on stderr, like the command line's own."""
+    logger = logging.getLogger("streamlid")
+    if not logger.handlers:
+        logger.addHandler(_StderrLines())
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    show_library_warnings()
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     try:

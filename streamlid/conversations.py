@@ -6,7 +6,6 @@ Generated deterministically from a seed, so every benchmark run scores the same 
 
 from __future__ import annotations
 
-import csv
 import random
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .audio import SAMPLE_RATE, load_mono_16k
+from .manifest import read_manifest
 from .vad import VadGate
 
 
@@ -32,16 +32,11 @@ class Conversation:
 def read_clips(
     manifest: str | Path, split: str, languages: list[str], speakers: set[str] | None = None
 ) -> dict[str, list[Path]]:
-    """Language -> clips of `split` (rows without a split column count as train), optionally only
-    those of `speakers`."""
-    manifest = Path(manifest)
+    """Language -> clips of `split` (streamlid.manifest's rule), optionally only those of `speakers`."""
     clips: dict[str, list[Path]] = defaultdict(list)
-    with open(manifest, newline="", encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            if (row.get("split") or "train") != split or row["language"] not in languages:
-                continue
-            if speakers is None or row.get("speaker") in speakers:
-                clips[row["language"]].append(manifest.parent / row["path"])
+    for clip in read_manifest(manifest):
+        if clip.split == split and clip.language in languages and (speakers is None or clip.speaker in speakers):
+            clips[clip.language].append(clip.path)
     return {k: sorted(v) for k, v in clips.items()}
 
 

@@ -8,7 +8,6 @@ perturbation and sampling are tensor operations and run on the GPU.
 
 from __future__ import annotations
 
-import csv
 import math
 import random
 from collections import defaultdict
@@ -20,54 +19,7 @@ import numpy as np
 import torch
 
 from .audio import SAMPLE_RATE, load_mono_16k
-
-REQUIRED_COLUMNS = ("path", "language")
-
-
-@dataclass(frozen=True)
-class Clip:
-    path: Path  # absolute
-    language: str
-    speaker: str
-    duration: float  # seconds; 0 when the manifest does not say
-    source: str
-    split: str
-    license: str
-    synthetic: bool
-
-
-def read_manifest(path: str | Path, root: str | Path | None = None, synthetic: bool = False) -> list[Clip]:
-    """Read a CSV manifest with at least `path,language` (ISO 639-3).
-
-    Optional columns: speaker, duration_s, source, split (default `train`), license. Relative paths are
-    taken from `root`, by default the manifest's own folder. A clip with no speaker gets its own id,
-    which makes speaker balancing and speaker hold-out per clip for that manifest.
-    """
-    path = Path(path)
-    root = Path(root) if root is not None else path.parent
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ValueError(f"{path}: manifest lacks column(s) {', '.join(missing)}")
-        rows = list(reader)
-    default_source = "synth" if synthetic else path.stem
-    clips = []
-    for r in rows:
-        source = r.get("source") or default_source
-        clips.append(
-            Clip(
-                path=(root / r["path"]).resolve(),
-                language=r["language"].strip(),
-                speaker=r.get("speaker") or f"{source}:{r['path']}",
-                duration=float(r.get("duration_s") or 0.0),
-                source=source,
-                split=r.get("split") or "train",
-                license=r.get("license", ""),
-                synthetic=synthetic,
-            )
-        )
-    return clips
+from .manifest import Clip
 
 
 def select_languages(clips: list[Clip], min_minutes: float, min_speakers: int) -> list[str]:

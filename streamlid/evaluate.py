@@ -11,7 +11,6 @@ not independent).
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
 import json
 import sys
@@ -28,6 +27,7 @@ from .audio import SAMPLE_RATE, AudioError, load_mono_16k
 from .checkpoint import MODEL_HELP, model_path
 from .features import seconds_to_samples
 from .languages import CORE
+from .manifest import read_manifest as read_clip_manifest
 from .metrics import accuracy, bootstrap_ci, confusion, expected_calibration_error, macro_f1, per_label_f1
 from .model import Classifier, ModelError
 from .report import summary_tables, write_report
@@ -55,25 +55,20 @@ class EvalOptions:
 
 
 def read_manifest(path: str | Path, split: str | None = None, root: str | Path | None = None) -> list[dict]:
-    """Manifest rows (path, language, ...) of one split, with `path` made absolute (relative to `root`,
-    by default the manifest's folder)."""
-    path = Path(path)
-    if not path.is_file():
-        raise EvalError(f"manifest not found: {path}")
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        missing = {"path", "language"} - set(reader.fieldnames or [])
-        if missing:
-            raise EvalError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
-        rows = list(reader)
-    if split is not None:
-        if rows and "split" not in rows[0]:
-            raise EvalError(f"{path}: --split {split} given but the manifest has no split column")
-        rows = [r for r in rows if r["split"] == split]
+    """Manifest rows of one split (the rule of streamlid.manifest: no split column means train) as dicts
+    with an absolute `path`, `language`, `speaker`, `split` and `source`."""
+    try:
+        clips = read_clip_manifest(path, root)
+    except (OSError, ValueError) as e:
+        raise EvalError(str(e)) from None
+    rows = [
+        {"path": str(c.path), "language": c.language, "speaker": c.speaker, "split": c.split, "source": c.source}
+        for c in clips
+        if split is None or c.split == split
+    ]
     if not rows:
         raise EvalError(f"{path}: no rows" + (f" for split {split!r}" if split is not None else ""))
-    base = Path(root) if root is not None else path.parent
-    return [{**r, "path": str(base / r["path"])} for r in rows]
+    return rows
 
 
 def crop_starts(n_speech: int, n_window: int, count: int, rng: np.random.Generator) -> list[int]:

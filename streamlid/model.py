@@ -4,7 +4,7 @@ metadata, int8 storage) and batched inference."""
 from __future__ import annotations
 
 import json
-import sys
+import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -20,6 +20,7 @@ from .encoder import INT8_KEEP, EncoderConfig, WhisperEncoder, WhisperLogMel
 from .features import FeatureConfig, LogMel
 
 FORMAT = "streamlid-model"
+log = logging.getLogger("streamlid.model")
 FORMAT_VERSION = 1
 WHISPER_FEATURES = FeatureConfig(kind="whisper-log-mel", n_mels=80, f_min=0.0, f_max=8000.0)
 
@@ -473,16 +474,13 @@ class Classifier:
         return cls(model, info, pick_device(compute), int8, model_path(path).with_suffix("").name)
 
     def log_probs(self, windows: list[np.ndarray]) -> np.ndarray:
-        """Scores; a GPU that runs out of memory is given up for the CPU, with one warning on stderr."""
+        """Scores; a GPU that runs out of memory is given up for the CPU, with one warning (logging)."""
         try:
             return self._log_probs(windows)
         except torch.OutOfMemoryError:
             if self.device.type == "cpu":
                 raise
-            print(
-                f"streamlid: warning: out of memory on {self.device}; the model runs on the CPU from now on",
-                file=sys.stderr,
-            )
+            log.warning("out of memory on %s; the model runs on the CPU from now on", self.device)
             self.device = torch.device("cpu")
             self.model = self.model.to(self.device)
             torch.cuda.empty_cache()

@@ -27,18 +27,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from .augment import GROUPS, AugmentConfig, augment_logmel, augment_waveform
-from .data import (
-    Bank,
-    Clip,
-    SamplingConfig,
-    holdout_speakers,
-    load_cached,
-    random_crop_seconds,
-    read_manifest,
-    select_languages,
-)
+from .data import Bank, SamplingConfig, holdout_speakers, load_cached, random_crop_seconds, select_languages
 from .features import seconds_to_samples
 from .languages import CORE
+from .manifest import Clip, read_manifest
 from .model import (
     LanguageModel,
     ModelConfig,

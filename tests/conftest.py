@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import time
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,10 @@ from streamlid.audio import load_mono_16k
 from streamlid.checkpoint import DEFAULT_MODEL
 from streamlid.languages import CORE
 from streamlid.model import CRNN, Calibration, Classifier, ModelConfig, ModelInfo, save_model
+from streamlid.protocol import ServerOptions
+from streamlid.server import LiveServer
+from streamlid.stream import LanguageStream, StreamOptions
+from streamlid.train import TrainConfig
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("STREAMLID_SHARED", REPO.parent / "shared"))
@@ -469,3 +474,100 @@ def virtual_mic_48k_only(tmp_path):
     mic = start_virtual_mic(tmp_path / "vmic48k", ASOUNDRC + ASOUNDRC_48K_ONLY)
     yield mic
     stop_virtual_mic(mic)
+
+
+# -- helpers shared by several test modules ---------------------------------------------------------
+def run_stream(classifier, audio, rate=SR, channels=1, chunk=None, options=None) -> tuple[list[dict], LanguageStream]:
+    stream = LanguageStream(classifier, rate, channels, options or StreamOptions())
+    chunk = chunk or len(audio)
+    events = []
+    for i in range(0, len(audio), chunk):
+        events += stream.push(audio[i : i + chunk])
+    events += stream.close()
+    return events, stream
+
+
+def assert_same_events(a: list[dict], b: list[dict], tol: float = 2e-4) -> None:
+    """Equal event streams; numbers may differ by a rounding step (batched vs single model calls)."""
+    assert [e["type"] for e in a] == [e["type"] for e in b]
+
+    def same(x, y, where):
+        if isinstance(x, dict):
+            assert isinstance(y, dict) and x.keys() == y.keys(), where
+            for k in x:
+                same(x[k], y[k], f"{where}.{k}")
+        elif isinstance(x, list):
+            assert isinstance(y, list) and len(x) == len(y), where
+            for i, (p, q) in enumerate(zip(x, y, strict=True)):
+                same(p, q, f"{where}[{i}]")
+        elif isinstance(x, float) and not isinstance(x, bool):
+            assert isinstance(y, (int, float)) and abs(x - y) <= tol, f"{where}: {x} != {y}"
+        else:
+            assert x == y, f"{where}: {x!r} != {y!r}"
+
+    for i, (x, y) in enumerate(zip(a, b, strict=True)):
+        same(x, y, f"event {i} ({x['type']})")
+
+
+CLIPS = {  # commonvoice clips of three languages, for servers and faults
+    "deu": DATA / "real/commonvoice/deu/unknown-2025-08-06-2025-08-06.opus",
+    "fra": DATA / "real/commonvoice/fra/unknown-2025-06-29-2025-06-29.opus",
+    "spa": DATA / "real/commonvoice/spa/unknown-2025-06-27-2025-06-27.opus",
+}
+needs_data = pytest.mark.skipif(not CLIPS["deu"].exists(), reason=f"speech clips not found under {DATA}")
+
+
+@asynccontextmanager
+async def running(classifier: Classifier, **options):
+    server = LiveServer(classifier, ServerOptions(port=0, **options), model="m")
+    await server.start()
+    try:
+        yield server, f"ws://127.0.0.1:{server.port}"
+    finally:
+        await server.close()
+
+
+TINY_ARCH = {
+    "channels": [8, 16, 16, 24],
+    "time_pool": [2, 2, 1, 1],
+    "rnn_hidden": 24,
+    "embed_dim": 32,
+    "dropout": 0.0,
+}  # training runs' tiny CRNN (TrainConfig.model)
+
+
+def tiny_manifest(path) -> str:
+    """Four clips from each of three speakers of an English and a Spanish source."""
+    rows = []
+    for source in ("ravdess", "spanish_ser"):
+        train_rows = [r for r in manifest() if r["source"] == source and r["split"] == "train"]
+        for speaker in sorted({r["speaker"] for r in train_rows})[:3]:
+            rows += [r for r in train_rows if r["speaker"] == speaker][:4]
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(
+            f, fieldnames=["path", "language", "speaker", "duration_s", "source", "split"], extrasaction="ignore"
+        )
+        w.writeheader()
+        w.writerows(rows)
+    return f"{path}={DATA}"
+
+
+def tiny_config(tmp_path, **overrides) -> TrainConfig:
+    """A CPU run of the tiny network on the tiny manifest, seconds long."""
+    settings = dict(
+        out=str(tmp_path / "run"),
+        manifests=[tiny_manifest(tmp_path / "tiny.csv")],
+        min_minutes=0,
+        min_speakers=1,
+        holdout={"ravdess": 1, "spanish_ser": 1},
+        batch_size=8,
+        crop_s=(0.5, 0.8),
+        lr=1e-2,
+        warmup_steps=5,
+        val_seconds=(1.0,),
+        workers=1,
+        no_aug=["all"],
+        model=TINY_ARCH,
+        compute="cpu",
+    )
+    return TrainConfig(**(settings | overrides))

@@ -10,7 +10,8 @@ import pytest
 import torch
 from conftest import DATA, manifest
 
-from streamlid.data import Bank, Clip, SamplingConfig, decode_clips, holdout_speakers, read_manifest, select_languages
+from streamlid.data import Bank, SamplingConfig, decode_clips, holdout_speakers, select_languages
+from streamlid.manifest import Clip, read_manifest
 
 CPU = torch.device("cpu")
 

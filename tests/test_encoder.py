@@ -10,8 +10,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import REPO, SPEECH_CLIP, dev_clip
-from test_train import tiny_config
+from conftest import REPO, SPEECH_CLIP, dev_clip, tiny_config
 
 from streamlid.audio import load_mono_16k
 from streamlid.checkpoint import DEFAULT_MODEL

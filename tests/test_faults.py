@@ -17,8 +17,17 @@ import time
 
 import numpy as np
 import pytest
-from conftest import REPO, SPEECH_CLIP, check_events, dev_clip, parse_json_lines, streamlid_cmd
-from test_server import CLIPS, needs_data, running
+from conftest import (
+    CLIPS,
+    REPO,
+    SPEECH_CLIP,
+    check_events,
+    dev_clip,
+    needs_data,
+    parse_json_lines,
+    running,
+    streamlid_cmd,
+)
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 

@@ -6,6 +6,7 @@ Every stream here must end in schema-valid events with gapless `seq` (conftest.c
 
 from __future__ import annotations
 
+import logging
 import pickle
 import time
 import tracemalloc
@@ -14,10 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import TINY, check_events, random_crnn
+from conftest import TINY, assert_same_events, check_events, random_crnn, run_stream
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_stream import assert_same_events, run
 
 from streamlid.model import Classifier, ModelError, load_model, save_model
 from streamlid.stream import LanguageStream
@@ -34,7 +34,7 @@ def tiny_classifier() -> Classifier:
 
 @pytest.fixture(scope="module")
 def whole(random_classifier, speech_16k) -> list[dict]:
-    return run(random_classifier, speech_16k)[0]
+    return run_stream(random_classifier, speech_16k)[0]
 
 
 # -- chunking invariance ---------------------------------------------------------------------------------
@@ -192,16 +192,16 @@ class OutOfMemoryOffCpu(torch.nn.Module):
         return self.hidden[0](wav)
 
 
-def test_out_of_memory_on_the_gpu_falls_back_to_the_cpu_with_one_warning(capfd, tiny_classifier, speech_16k):
+def test_out_of_memory_on_the_gpu_falls_back_to_the_cpu_with_one_warning(caplog, tiny_classifier, speech_16k):
     model, info = random_crnn(TINY)
     gpu = Classifier(OutOfMemoryOffCpu(model), info, "meta")
     assert gpu.device.type == "meta"
     windows = [speech_16k[SR : 2 * SR], speech_16k[SR : 3 * SR]]
     first = gpu.log_probs(windows)
     second = gpu.log_probs(windows)
-    err = capfd.readouterr().err
     assert gpu.device.type == "cpu"
-    assert err.count("warning") == 1 and "out of memory on meta; the model runs on the CPU" in err
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert [r.getMessage() for r in warnings] == ["out of memory on meta; the model runs on the CPU from now on"]
     expected = tiny_classifier.log_probs(windows)
     np.testing.assert_allclose(first, expected, atol=1e-5)
     np.testing.assert_allclose(second, expected, atol=1e-5)

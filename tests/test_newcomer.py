@@ -18,8 +18,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import write_wav
+import soxr
+from conftest import CLEAR_CLIPS, check_events, dev_clip, write_wav
 
+from streamlid.audio import read_audio
 from streamlid.client import ClientError, audio_url, send_file
 from streamlid.model import Classifier
 from streamlid.server import BackgroundServer, LiveServer, ServerOptions
@@ -248,3 +250,21 @@ def test_a_silent_input_gives_no_decision_and_no_crash(random_classifier):
 
     events = LanguageStream(random_classifier).run(np.zeros(3 * SR, np.float32))
     assert events[-1]["state"] == "silence" and Classifier is not None
+
+
+def test_the_readme_library_example_runs_as_written(capsys):
+    """The README's five lines, run on a real German clip with its PCM pushed in one chunk."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## As a library") :]
+    code = section[section.index("```python\n") + len("```python\n") : section.index("```\n", 10)]
+    clip = dev_clip(next(path for language, path in CLEAR_CLIPS if language == "deu"))
+    code = code.replace('"speech.opus"', repr(str(clip)))
+    audio, rate = read_audio(clip)
+    pcm_chunk = soxr.resample(audio[:, 0], rate, 48000)
+    namespace = {"pcm_chunk": pcm_chunk}
+    exec(compile(code, "README.md", "exec"), namespace)
+    printed = capsys.readouterr().out.split()
+    assert printed[0] == "deu" and printed[2] == "speech-confident", printed
+    events = namespace["events"]
+    assert events[-1]["type"] == "summary" and {e["type"] for e in events} >= {"vad", "posteriors"}
+    check_events(events)

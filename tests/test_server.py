@@ -10,12 +10,11 @@ import socket
 import subprocess
 import sys
 import time
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import validate_message
+from conftest import CLIPS, needs_data, running, validate_message
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -41,11 +40,6 @@ jsonschema = pytest.importorskip("jsonschema", reason="jsonschema (test extra) v
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 REAL_MODEL = DEFAULT_MODEL
-CLIPS = {
-    "deu": DATA / "real/commonvoice/deu/unknown-2025-08-06-2025-08-06.opus",
-    "fra": DATA / "real/commonvoice/fra/unknown-2025-06-29-2025-06-29.opus",
-    "spa": DATA / "real/commonvoice/spa/unknown-2025-06-27-2025-06-27.opus",
-}
 # clips the trained model (v1) identifies correctly offline: the live tests check that the live path shows it
 RIGHT = {
     "deu": DATA / "real/commonvoice/deu/unknown-2025-11-20-2025-11-20.opus",
@@ -53,7 +47,6 @@ RIGHT = {
     "spa": DATA / "real/commonvoice/spa/unknown-2025-06-27-2025-06-27.opus",
 }
 LANGS = ["eng", "deu", "fra", "spa", "cmn", "rus"]
-needs_data = pytest.mark.skipif(not CLIPS["deu"].exists(), reason=f"speech clips not found under {DATA}")
 
 validate = validate_message
 
@@ -66,16 +59,6 @@ def model_path(random_model) -> Path:
 @pytest.fixture(scope="module")
 def classifier(model_path) -> Classifier:
     return Classifier.load(model_path, "cpu")
-
-
-@asynccontextmanager
-async def running(classifier: Classifier, **options):
-    server = LiveServer(classifier, ServerOptions(port=0, **options), model="m")
-    await server.start()
-    try:
-        yield server, f"ws://127.0.0.1:{server.port}"
-    finally:
-        await server.close()
 
 
 async def read_until_summary(ws, timeout: float = 30.0) -> list[dict]:

@@ -11,7 +11,7 @@ import json
 import numpy as np
 import pytest
 import soxr
-from conftest import EVENT_FIELDS, check_events
+from conftest import EVENT_FIELDS, assert_same_events, check_events, run_stream
 
 from streamlid.events import EVENT_TYPES, to_json
 from streamlid.languages import CORE
@@ -21,38 +21,6 @@ SR = 16000
 LANGS = list(CORE)
 
 
-def run(classifier, audio, rate=SR, channels=1, chunk=None, options=None) -> tuple[list[dict], LanguageStream]:
-    stream = LanguageStream(classifier, rate, channels, options or StreamOptions())
-    chunk = chunk or len(audio)
-    events = []
-    for i in range(0, len(audio), chunk):
-        events += stream.push(audio[i : i + chunk])
-    events += stream.close()
-    return events, stream
-
-
-def assert_same_events(a: list[dict], b: list[dict], tol: float = 2e-4) -> None:
-    """Equal event streams; numbers may differ by a rounding step (batched vs single model calls)."""
-    assert [e["type"] for e in a] == [e["type"] for e in b]
-
-    def same(x, y, where):
-        if isinstance(x, dict):
-            assert isinstance(y, dict) and x.keys() == y.keys(), where
-            for k in x:
-                same(x[k], y[k], f"{where}.{k}")
-        elif isinstance(x, list):
-            assert isinstance(y, list) and len(x) == len(y), where
-            for i, (p, q) in enumerate(zip(x, y, strict=True)):
-                same(p, q, f"{where}[{i}]")
-        elif isinstance(x, float) and not isinstance(x, bool):
-            assert isinstance(y, (int, float)) and abs(x - y) <= tol, f"{where}: {x} != {y}"
-        else:
-            assert x == y, f"{where}: {x!r} != {y!r}"
-
-    for i, (x, y) in enumerate(zip(a, b, strict=True)):
-        same(x, y, f"event {i} ({x['type']})")
-
-
 def kinds(events, kind):
     return [e for e in events if e["type"] == kind]
 
@@ -60,7 +28,7 @@ def kinds(events, kind):
 @pytest.fixture(scope="module")
 def reference(random_classifier, speech_16k):
     """The events of the speech clip pushed whole at 16 kHz mono float32."""
-    events, stream = run(random_classifier, speech_16k)
+    events, stream = run_stream(random_classifier, speech_16k)
     return events, stream
 
 
@@ -107,7 +75,7 @@ def test_windows_grow_to_the_window_length_and_hop(reference):
 
 @pytest.mark.parametrize("chunk", [1, 7, 480, 1001, 4801, 40000])
 def test_chunk_size_does_not_change_the_events(random_classifier, speech_16k, reference, chunk):
-    events, _ = run(random_classifier, speech_16k, chunk=chunk)
+    events, _ = run_stream(random_classifier, speech_16k, chunk=chunk)
     check_events(events, LANGS)
     assert_same_events(events, reference[0])
 
@@ -115,19 +83,19 @@ def test_chunk_size_does_not_change_the_events(random_classifier, speech_16k, re
 def test_int16_gives_the_same_events_as_float32(random_classifier, speech_16k):
     pcm16 = np.clip(np.round(speech_16k * 32768), -32768, 32767).astype(np.int16)
     as_float = (pcm16.astype(np.float32) / 32768).astype(np.float32)
-    a, _ = run(random_classifier, pcm16, chunk=320)
-    b, _ = run(random_classifier, as_float, chunk=320)
+    a, _ = run_stream(random_classifier, pcm16, chunk=320)
+    b, _ = run_stream(random_classifier, as_float, chunk=320)
     check_events(a, LANGS)
     assert_same_events(a, b)
 
 
 def test_stereo_gives_the_same_events_as_mono(random_classifier, speech_16k, reference):
     stereo = np.stack([speech_16k, speech_16k], axis=1)
-    a, stream = run(random_classifier, stereo, channels=2, chunk=640)
+    a, stream = run_stream(random_classifier, stereo, channels=2, chunk=640)
     assert_same_events(a, reference[0])
     assert stream.stats.samples_in == len(speech_16k)  # frames, not samples
     interleaved = stereo.reshape(-1)
-    b, _ = run(random_classifier, interleaved, channels=2, chunk=2 * 333)
+    b, _ = run_stream(random_classifier, interleaved, channels=2, chunk=2 * 333)
     assert_same_events(b, reference[0])
 
 
@@ -140,7 +108,7 @@ def test_wrong_channel_count_is_refused(random_classifier):
 @pytest.mark.parametrize("rate", [8000, 22050, 44100, 48000])
 def test_other_sample_rates_are_resampled(random_classifier, speech_16k, reference, rate):
     audio = soxr.resample(speech_16k, SR, rate, quality="HQ").astype(np.float32)
-    events, stream = run(random_classifier, audio, rate=rate, chunk=rate // 50)  # 20 ms blocks, as from a device
+    events, stream = run_stream(random_classifier, audio, rate=rate, chunk=rate // 50)  # 20 ms blocks, as from a device
     check_events(events, LANGS)
     ref_events = reference[0]
     summary, ref = events[-1], ref_events[-1]
@@ -176,8 +144,8 @@ def test_nan_and_inf_are_counted_and_replaced(random_classifier, speech_16k):
     fixed = bad.copy()
     fixed[np.isnan(fixed)] = 0.0
     fixed[np.isposinf(fixed)], fixed[np.isneginf(fixed)] = 1.0, -1.0
-    a, stream = run(random_classifier, bad, chunk=1600)
-    b, _ = run(random_classifier, fixed, chunk=1600)
+    a, stream = run_stream(random_classifier, bad, chunk=1600)
+    b, _ = run_stream(random_classifier, fixed, chunk=1600)
     check_events(a, LANGS)
     assert_same_events(a[:-1], b[:-1])
     n_bad = int((~np.isfinite(bad)).sum())
@@ -190,7 +158,7 @@ def test_nan_and_inf_are_counted_and_replaced(random_classifier, speech_16k):
 
 
 def test_a_stream_of_nothing_but_nan_is_silence(random_classifier):
-    events, stream = run(random_classifier, np.full(3 * SR, np.nan, np.float32), chunk=SR // 10)
+    events, stream = run_stream(random_classifier, np.full(3 * SR, np.nan, np.float32), chunk=SR // 10)
     check_events(events, LANGS)
     assert [e["type"] for e in events] == ["summary"]
     assert stream.stats.nonfinite_samples == 3 * SR and stream.stats.windows == 0
@@ -198,8 +166,8 @@ def test_a_stream_of_nothing_but_nan_is_silence(random_classifier):
 
 def test_clipping_is_limited_and_counted(random_classifier, speech_16k):
     loud = speech_16k * 30.0
-    a, stream = run(random_classifier, loud, chunk=1600)
-    b, _ = run(random_classifier, np.clip(loud, -1.0, 1.0), chunk=1600)
+    a, stream = run_stream(random_classifier, loud, chunk=1600)
+    b, _ = run_stream(random_classifier, np.clip(loud, -1.0, 1.0), chunk=1600)
     check_events(a, LANGS)
     assert_same_events(a, b)
     clipped = int(np.count_nonzero(np.abs(np.clip(loud, -1, 1)) >= 0.999))
@@ -255,7 +223,7 @@ def test_a_long_pause_starts_the_window_afresh(random_classifier, speech_16k, pa
     """After reset_after (1 s) of silence the next window holds only new speech; after a shorter one it goes on."""
     speech = speech_16k[SR // 2 : SR // 2 + int(2.5 * SR)]
     audio = np.concatenate([speech, np.zeros(int(pause * SR), np.float32), speech])
-    events, _ = run(random_classifier, audio, chunk=800)
+    events, _ = run_stream(random_classifier, audio, chunk=800)
     check_events(events, LANGS)
     vads = kinds(events, "vad")
     assert [v["speech"] for v in vads] == [True, False, True, False]
@@ -269,7 +237,7 @@ def test_a_long_pause_starts_the_window_afresh(random_classifier, speech_16k, pa
 def test_the_decision_holds_through_silence(random_classifier, speech_16k):
     speech = speech_16k[: 5 * SR]
     audio = np.concatenate([speech, np.zeros(3 * SR, np.float32), speech])
-    events, _ = run(random_classifier, audio, chunk=800)
+    events, _ = run_stream(random_classifier, audio, chunk=800)
     check_events(events, LANGS)
     decisions = kinds(events, "decision")
     silences = [i for i, d in enumerate(decisions) if d["state"] == "silence"]
@@ -370,9 +338,9 @@ def test_languages_subset_renormalises(speech_16k):
 def test_languages_subset_with_the_model(random_classifier, speech_16k):
     subset = ["spa", "eng", "cmn"]
     opts = replace_options(StreamOptions(), languages=tuple(subset))
-    events, stream = run(random_classifier, speech_16k, chunk=1600, options=opts)
+    events, stream = run_stream(random_classifier, speech_16k, chunk=1600, options=opts)
     check_events(events, subset)
-    full, _ = run(random_classifier, speech_16k, chunk=1600)
+    full, _ = run_stream(random_classifier, speech_16k, chunk=1600)
     for p, q in zip(kinds(events, "posteriors"), kinds(full, "posteriors"), strict=True):
         raw = np.array([q["window_probs"][c] for c in subset])
         np.testing.assert_allclose([p["window_probs"][c] for c in subset], raw / raw.sum(), atol=1e-3)
@@ -424,7 +392,7 @@ def test_input_overflows_are_reported(random_classifier):
 
 def test_level_events_when_asked_for(random_classifier, speech_16k):
     opts = replace_options(StreamOptions(), level_interval=0.1)
-    events, _ = run(random_classifier, speech_16k, chunk=800, options=opts)
+    events, _ = run_stream(random_classifier, speech_16k, chunk=800, options=opts)
     check_events(events, LANGS)
     levels = kinds(events, "level")
     gaps = np.diff([e["t"] for e in levels])
@@ -434,7 +402,7 @@ def test_level_events_when_asked_for(random_classifier, speech_16k):
     assert levels[0]["level_db"] == -120.0 and not levels[0]["speech"]  # 0.5 s of digital silence first
     loud = [e for e in levels if e["speech"]]
     assert loud and max(e["level_db"] for e in loud) > -30
-    assert not kinds(run(random_classifier, speech_16k)[0], "level"), "off by default"
+    assert not kinds(run_stream(random_classifier, speech_16k)[0], "level"), "off by default"
 
 
 @pytest.mark.parametrize(
@@ -469,7 +437,7 @@ def test_summary_of_a_short_final_utterance(random_classifier, speech_16k):
     """A last utterance shorter than min_window still gets one look when nothing else was heard."""
     word = speech_16k[SR : SR + int(0.4 * SR)]
     audio = np.concatenate([np.zeros(SR // 2, np.float32), word])
-    events, stream = run(random_classifier, audio)
+    events, stream = run_stream(random_classifier, audio)
     check_events(events, LANGS)
     assert 0.25 <= stream.stats.speech_seconds < StreamOptions().min_window
     assert stream.stats.windows == 1 and events[-1]["language"] in LANGS

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 from dataclasses import replace
 
@@ -11,10 +10,11 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import DATA, manifest
+from conftest import TINY_ARCH, tiny_config, tiny_manifest
 
 from streamlid.checkpoint import DEFAULT_MODEL
-from streamlid.data import Bank, decode_clips, read_manifest
+from streamlid.data import Bank, decode_clips
+from streamlid.manifest import read_manifest
 from streamlid.model import CRNN, ModelConfig, load_model
 from streamlid.teacher import is_model_teacher, load_teacher
 from streamlid.train import (
@@ -25,45 +25,6 @@ from streamlid.train import (
     train,
     without_languages,
 )
-
-TINY = {"channels": [8, 16, 16, 24], "time_pool": [2, 2, 1, 1], "rnn_hidden": 24, "embed_dim": 32, "dropout": 0.0}
-
-
-def tiny_manifest(path) -> str:
-    """Four clips from each of three speakers of an English and a Spanish source."""
-    rows = []
-    for source in ("ravdess", "spanish_ser"):
-        train_rows = [r for r in manifest() if r["source"] == source and r["split"] == "train"]
-        for speaker in sorted({r["speaker"] for r in train_rows})[:3]:
-            rows += [r for r in train_rows if r["speaker"] == speaker][:4]
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(
-            f, fieldnames=["path", "language", "speaker", "duration_s", "source", "split"], extrasaction="ignore"
-        )
-        w.writeheader()
-        w.writerows(rows)
-    return f"{path}={DATA}"
-
-
-def tiny_config(tmp_path, **overrides) -> TrainConfig:
-    """A CPU run of the tiny network on the tiny manifest, seconds long."""
-    settings = dict(
-        out=str(tmp_path / "run"),
-        manifests=[tiny_manifest(tmp_path / "tiny.csv")],
-        min_minutes=0,
-        min_speakers=1,
-        holdout={"ravdess": 1, "spanish_ser": 1},
-        batch_size=8,
-        crop_s=(0.5, 0.8),
-        lr=1e-2,
-        warmup_steps=5,
-        val_seconds=(1.0,),
-        workers=1,
-        no_aug=["all"],
-        model=TINY,
-        compute="cpu",
-    )
-    return TrainConfig(**(settings | overrides))
 
 
 def clean_loss(model: CRNN, bank: Bank) -> float:
@@ -92,14 +53,14 @@ def test_tiny_training_run_learns_and_resumes(tmp_path):
     clips = [c for c in read_manifest(path, root) if c.speaker not in held]
     bank = Bank(clips, decode_clips(clips), ["eng", "spa"], torch.device("cpu"))
     torch.manual_seed(0)
-    before = clean_loss(CRNN(ModelConfig(n_languages=2, **TINY)), bank)
+    before = clean_loss(CRNN(ModelConfig(n_languages=2, **TINY_ARCH)), bank)
     _, info = load_model(tmp_path / "run" / "model.safetensors")  # the best on the held-out speakers
     assert info.languages == ["eng", "spa"] and info.metrics["validation"]["1s"]["per_language"].keys() == {
         "eng",
         "spa",
     }
-    assert info.training["config"]["model"] == TINY
-    trained = CRNN(ModelConfig(n_languages=2, **TINY))
+    assert info.training["config"]["model"] == TINY_ARCH
+    trained = CRNN(ModelConfig(n_languages=2, **TINY_ARCH))
     trained.load_state_dict(torch.load(tmp_path / "run" / "last.pt", weights_only=False)["model"])
     after = clean_loss(trained, bank)
     assert after < 0.8 * before, (before, after)
@@ -111,7 +72,7 @@ def test_tiny_training_run_learns_and_resumes(tmp_path):
 
 
 def test_config_file_reproduces_a_run_with_overrides(tmp_path):
-    cfg = TrainConfig(out=str(tmp_path), manifests=["m.csv=/data"], steps=123, no_aug=["noise"], model=TINY)
+    cfg = TrainConfig(out=str(tmp_path), manifests=["m.csv=/data"], steps=123, no_aug=["noise"], model=TINY_ARCH)
     (tmp_path / "config.json").write_text(json.dumps({"config": cfg.__dict__}))
     parser = argparse.ArgumentParser()
     configure_parser(parser)
@@ -123,7 +84,7 @@ def test_config_file_reproduces_a_run_with_overrides(tmp_path):
 
 def test_dropping_a_language_keeps_the_others_logits():
     torch.manual_seed(0)
-    model = CRNN(ModelConfig(n_languages=3, **TINY)).eval()
+    model = CRNN(ModelConfig(n_languages=3, **TINY_ARCH)).eval()
     smaller = without_languages(model, ["eng", "ita", "spa"], ["ita"]).eval()
     x = torch.randn(2, 16000) * 0.1
     with torch.inference_mode():
@@ -161,12 +122,12 @@ def test_tiny_run_with_the_adversary_learns(tmp_path):
     clips = read_manifest(path, root)
     bank = Bank(clips, decode_clips(clips), ["eng", "spa"], torch.device("cpu"))
     torch.manual_seed(0)
-    before = clean_loss(CRNN(ModelConfig(n_languages=2, **TINY)), bank)
+    before = clean_loss(CRNN(ModelConfig(n_languages=2, **TINY_ARCH)), bank)
     saved = torch.load(tmp_path / "run" / "last.pt", weights_only=False)
-    trained = CRNN(ModelConfig(n_languages=2, **TINY))
+    trained = CRNN(ModelConfig(n_languages=2, **TINY_ARCH))
     trained.load_state_dict(saved["model"])
     assert clean_loss(trained, bank) < 0.8 * before
-    assert saved["adversary"]["net.2.weight"].shape == (4, TINY["embed_dim"])  # 2 training speakers per language
+    assert saved["adversary"]["net.2.weight"].shape == (4, TINY_ARCH["embed_dim"])  # 2 training speakers per language
     _, info = load_model(tmp_path / "run" / "model.safetensors")  # the shipped model has no adversary in it
     assert info.training["config"]["adversary"] == 0.5
 
@@ -198,10 +159,10 @@ def test_tiny_distillation_moves_the_student_toward_the_shipped_teacher(tmp_path
     bank = Bank(clips, decode_clips(clips), ["eng", "spa"], torch.device("cpu"))
     teacher = load_teacher("base", "", ["eng", "spa"])  # streamlid-v3, renormalised over eng and spa
     torch.manual_seed(0)
-    before = teacher_divergence(CRNN(ModelConfig(n_languages=2, **TINY)), teacher, bank)
+    before = teacher_divergence(CRNN(ModelConfig(n_languages=2, **TINY_ARCH)), teacher, bank)
 
     def trained(run: str) -> CRNN:
-        model = CRNN(ModelConfig(n_languages=2, **TINY))
+        model = CRNN(ModelConfig(n_languages=2, **TINY_ARCH))
         model.load_state_dict(torch.load(tmp_path / run / "last.pt", weights_only=False)["model"])
         return model
 

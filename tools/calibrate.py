@@ -26,8 +26,8 @@ import torch
 from tqdm import tqdm
 
 from streamlid.audio import load_mono_16k
-from streamlid.data import read_manifest
 from streamlid.evaluate import EvalOptions, clip_crops
+from streamlid.manifest import read_manifest
 from streamlid.model import Calibration, Classifier, load_model, metadata_path, open_set_features
 from streamlid.nonspeech import NonSpeechClip, synthetic_clips
 from streamlid.vad import speech_only
