@@ -5,9 +5,9 @@
 
 Both systems go through the very same LanguageStream (VAD gating, window, hop, smoothing, decisions): only
 the classifier behind it differs. Whisper-base is padded to 30 s (its accurate mode), closed set over the
-core six, one CPU thread. Its posterior for each window is cached in a JSONL file keyed by a hash of the
-window's samples (~/.cache/streamlid/peer-stream-windows.jsonl), so a re-run (a new streamlid model, other
-smoothing) costs no Whisper time at all; without the cache, Whisper takes ~25 CPU minutes on one thread.
+core six, one CPU thread. Its posterior for each window is cached by a hash of the window's samples in
+the PeerCache file shared with `streamlid evaluate --peer` (streamlid.peer.default_decisions_file), so a
+re-run (a new streamlid model, other smoothing) costs no Whisper time at all; without the cache, Whisper takes ~25 CPU minutes on one thread.
 Each system is also scored with "raw" smoothing: the decision is every window's argmax.
 """
 
@@ -28,7 +28,7 @@ from streamlid.checkpoint import DEFAULT_MODEL
 from streamlid.conversations import Conversation, Score, benchmark_conversations, decision_track, read_clips
 from streamlid.languages import CORE
 from streamlid.model import Classifier
-from streamlid.peer import WhisperPeer, default_cache_dir
+from streamlid.peer import PeerCache, WhisperPeer, default_decisions_file
 from streamlid.stream import LanguageStream, StreamOptions, replace_options
 
 # the decision follows each window's argmax: no memory between windows, any language may take over at once
@@ -51,49 +51,31 @@ class TimedClassifier:
 
 
 class WhisperWindows:
-    """Whisper-base behind LanguageStream's classifier interface, closed set, cached by window hash.
-
-    The model is loaded on the first window missing from the cache; every new window is appended to the
-    cache file at once, so an interrupted run loses nothing.
-    """
+    """Whisper-base behind LanguageStream's classifier interface, closed set, its decisions in the
+    PeerCache shared with `streamlid evaluate --peer`; the model is loaded on the first window missing
+    from the cache."""
 
     def __init__(self, languages: list[str], cache: Path, threads: int = 1, progress_total: int = 0) -> None:
-        self.languages, self.path, self.threads = list(languages), cache, threads
+        self.languages, self.threads = list(languages), threads
+        self.cache = PeerCache(cache)
         self.peer = None
-        self.entries: dict[str, dict] = {}
-        if cache.is_file():
-            for line in cache.read_text().splitlines():
-                e = json.loads(line)
-                self.entries[e["key"]] = e
         self.cpu: list[float] = []  # CPU seconds of each window used, as measured when it was computed
         self.computed, self.total = 0, progress_total
 
-    def key(self, w: np.ndarray) -> str:
-        return "whisper-base:" + hashlib.blake2b(w.astype(np.float32).tobytes(), digest_size=16).hexdigest()
-
-    def compute(self, w: np.ndarray, key: str) -> dict:
+    def whisper(self, w: np.ndarray) -> dict[str, float]:
         if self.peer is None:  # loaded only when a window is missing from the cache
             self.peer = WhisperPeer(padded=True, cpu_threads=self.threads)
-        t = time.process_time()
-        probs = self.peer.probs_iso639_3(w)
-        entry = {"key": key, "probs": {c: probs.get(c, 0.0) for c in CORE}, "cpu_s": time.process_time() - t}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a") as f:
-            f.write(json.dumps(entry) + "\n")
         self.computed += 1
         if self.computed % 25 == 0:
-            print(f"whisper: {len(self.entries) + 1} windows cached (~{self.total} needed)", file=sys.stderr)
-        return entry
+            print(f"whisper: {len(self.cache.entries) + 1} windows cached (~{self.total} needed)", file=sys.stderr)
+        return self.peer.probs_iso639_3(w)
 
     def log_probs(self, windows: list[np.ndarray]) -> np.ndarray:
         out = []
         for w in windows:
-            k = self.key(w)
-            if k not in self.entries:
-                self.entries[k] = self.compute(w, k)
-            e = self.entries[k]
-            self.cpu.append(e["cpu_s"])
-            p = np.array([e["probs"][c] for c in self.languages]) + 1e-12
+            probs, cpu_s = self.cache.decision("whisper-base", w, self.whisper)
+            self.cpu.append(cpu_s)
+            p = np.array([probs.get(c, 0.0) for c in self.languages]) + 1e-12
             out.append(np.log(p / p.sum()))
         return np.stack(out) if out else np.zeros((0, len(self.languages)))
 
@@ -119,7 +101,7 @@ def main() -> None:
     p.add_argument("--conversations", type=int, default=12, help="first N of each kind (one-language, A->B)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--peer-threads", type=int, default=1)
-    p.add_argument("--peer-cache", type=Path, default=default_cache_dir().parent / "peer-stream-windows.jsonl")
+    p.add_argument("--peer-cache", type=Path, default=default_decisions_file())
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/peer_streaming.json"))
     args = p.parse_args()
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import sys
 import time
 import zlib
@@ -30,6 +29,7 @@ from .languages import CORE
 from .manifest import read_manifest as read_clip_manifest
 from .metrics import accuracy, bootstrap_ci, confusion, expected_calibration_error, macro_f1, per_label_f1
 from .model import Classifier, ModelError
+from .peer import PeerCache
 from .report import summary_tables, write_report
 from .vad import speech_only
 
@@ -110,32 +110,6 @@ def cap_per_language(rows: list[dict], cap: int | None, seed: int) -> list[dict]
 # --------------------------------------------------------------------------------------- evaluation
 
 
-def _peer_decision(peer, crop: np.ndarray, cache: dict, cache_file: Path | None) -> tuple[dict, float]:
-    key = f"{peer.name}:{hashlib.sha1(crop.astype(np.float32).tobytes()).hexdigest()}"
-    if key not in cache:
-        t0 = time.process_time()
-        probs = peer.probs_iso639_3(crop)
-        cache[key] = {"probs": probs, "cpu_s": time.process_time() - t0}
-        if cache_file is not None:
-            with open(cache_file, "a", encoding="utf-8") as f:
-                f.write(json.dumps({"key": key, **cache[key]}) + "\n")
-    return cache[key]["probs"], cache[key]["cpu_s"]
-
-
-def load_peer_cache(path: Path | None) -> dict:
-    """Peer decisions from earlier runs, by system and crop hash (Whisper is slow; the crops repeat)."""
-    if path is None or not path.is_file():
-        return {}
-    cache = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError:  # the last line of a run that was killed while writing it
-            continue
-        cache[entry.pop("key")] = entry
-    return cache
-
-
 def score(probs: np.ndarray, languages: list[str], labels: np.ndarray, clips: np.ndarray, subset: list[str],
           options: EvalOptions) -> dict:  # fmt: skip
     """Closed-set metrics over `subset`: crops of those languages, posteriors renormalised over them."""
@@ -181,7 +155,7 @@ def evaluate(rows: list[dict], classifier: Classifier, options: EvalOptions | No
     unknown = Counter(r["language"] for r in rows if r["language"] not in languages)
     known = [r for r in rows if r["language"] in languages]
     rows = cap_per_language(known, options.max_clips_per_language, options.seed)
-    cache = load_peer_cache(peer_cache) if peer is not None else {}
+    cache = PeerCache(peer_cache)
     systems = ["streamlid"] + ([peer.name] if peer is not None else [])
     probs: dict[str, list[np.ndarray]] = {s: [] for s in systems}
     cpu: dict[str, list[float]] = {s: [] for s in systems}
@@ -202,7 +176,7 @@ def evaluate(rows: list[dict], classifier: Classifier, options: EvalOptions | No
                 probs["streamlid"].append(p / p.sum())
                 cpu["streamlid"].append(time.process_time() - t0)
                 if peer is not None:
-                    p, cpu_s = _peer_decision(peer, crop, cache, peer_cache)
+                    p, cpu_s = cache.decision(peer.name, crop, peer.probs_iso639_3)
                     probs[peer.name].append(np.array([p.get(lang, 0.0) for lang in languages]))
                     cpu[peer.name].append(cpu_s)
                 labels.append(row["language"])
@@ -297,13 +271,13 @@ def run(args: argparse.Namespace) -> int:
         classifier = Classifier.load(args.model, args.compute, args.int8)
         peer, peer_cache = None, None
         if args.peer == "whisper":
-            from .peer import PeerError, WhisperPeer, default_cache_dir
+            from .peer import PeerError, WhisperPeer, default_decisions_file
 
             try:
                 peer = WhisperPeer(padded=not args.peer_unpadded, cpu_threads=args.peer_threads)
             except PeerError as e:
                 return fail(str(e))
-            peer_cache = args.peer_cache or default_cache_dir().parent / "peer-decisions.jsonl"
+            peer_cache = args.peer_cache or default_decisions_file()
     except (EvalError, ModelError) as e:
         return fail(str(e))
     weights = model_path(args.model)

@@ -7,9 +7,13 @@ it fully offline. Install with `pip install 'streamlid[peer]'`.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.resources
+import json
 import os
 import shutil
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +46,44 @@ class PeerError(Exception):
 def default_cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "streamlid" / "whisper-base-ct2"
+
+
+def default_decisions_file() -> Path:
+    """Where `evaluate --peer` and benchmarks/peer_streaming.py keep the peer's decisions."""
+    return default_cache_dir().parent / "peer-decisions.jsonl"
+
+
+class PeerCache:
+    """A peer's decisions by system name and audio (SHA-1 of the float32 samples), in memory and appended
+    to a JSONL file as they are made: Whisper is slow and the crops and windows repeat between runs, so a
+    re-run (another streamlid model, other settings) costs no Whisper time and an interrupted one loses
+    nothing (a line cut short by a kill is skipped)."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path
+        self.entries: dict[str, dict] = {}
+        if path is not None and path.is_file():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                try:
+                    entry = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                self.entries[entry.pop("key")] = entry
+
+    def decision(
+        self, system: str, audio: np.ndarray, compute: Callable[[np.ndarray], dict[str, float]]
+    ) -> tuple[dict[str, float], float]:
+        """(probabilities by ISO 639-3 code, CPU seconds it took) for `audio`: cached, or `compute(audio)`."""
+        key = f"{system}:{hashlib.sha1(audio.astype(np.float32).tobytes()).hexdigest()}"
+        if key not in self.entries:
+            t0 = time.process_time()
+            self.entries[key] = {"probs": compute(audio), "cpu_s": time.process_time() - t0}
+            if self.path is not None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                with open(self.path, "a", encoding="utf-8") as f:
+                    f.write(json.dumps({"key": key, **self.entries[key]}) + "\n")
+        entry = self.entries[key]
+        return entry["probs"], entry["cpu_s"]
 
 
 def assemble_model(cache_dir: str | Path | None = None) -> Path:

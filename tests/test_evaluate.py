@@ -249,3 +249,19 @@ def test_whisper_peer_on_one_clip():
     probs = peer.probs_iso639_3(x)
     assert max(probs, key=probs.get) == "cmn"
     assert sum(probs.values()) == pytest.approx(1.0, abs=0.02)
+
+
+def test_one_peer_cache_for_evaluate_and_the_streaming_benchmark(tmp_path):
+    from streamlid.peer import PeerCache
+
+    path = tmp_path / "sub" / "peer.jsonl"
+    peer = FakePeer()
+    x = np.linspace(-0.1, 0.1, 16000, dtype=np.float32)
+    probs, cpu_s = PeerCache(path).decision(peer.name, x, peer.probs_iso639_3)
+    assert probs == {"eng": 0.6, "deu": 0.3, "xyz": 0.1} and cpu_s >= 0 and peer.calls == 1
+    with open(path, "a", encoding="utf-8") as f:
+        f.write('{"key": "cut sho')  # a run killed while writing
+    again = PeerCache(path)  # another process, another run
+    assert again.decision(peer.name, x, peer.probs_iso639_3) == (probs, cpu_s) and peer.calls == 1
+    assert again.decision("other-system", x, peer.probs_iso639_3)[0] == probs and peer.calls == 2
+    assert again.decision(peer.name, x * 2, peer.probs_iso639_3) and peer.calls == 3  # other audio, other key
