@@ -1,4 +1,6 @@
 """The one event schema every sink uses (JSON lines, the live line, the dashboard, the websocket feed).
+Its one written form is the JSON Schema `protocol.schema.json`: the types and the fields of each are read
+from it here, and `check_fields` holds every event LanguageStream writes to it.
 
 Every event is a JSON-serialisable dict with `type`, `seq` (per stream, from 0, no gaps) and `t`
 (seconds of stream audio since the start). The types and their fields:
@@ -24,10 +26,36 @@ Every event is a JSON-serialisable dict with `type`, `seq` (per stream, from 0, 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from .languages import name
 
-EVENT_TYPES = ("vad", "posteriors", "decision", "change", "level", "dropped", "summary")
+SCHEMA = json.loads((Path(__file__).resolve().parent / "protocol.schema.json").read_text(encoding="utf-8"))
+DEFINITIONS = SCHEMA["$defs"]
+EVENT_TYPES = tuple(ref["$ref"].rsplit("/", 1)[1] for ref in DEFINITIONS["event"]["oneOf"])
+STREAM_FIELD = "stream"  # added by the server to the events it sends; not the stream's own
+
+
+def event_fields(kind: str) -> tuple[frozenset[str], frozenset[str]]:
+    """(required, allowed) fields of an event of type `kind`, as the schema has them (without `stream`)."""
+    base = set(DEFINITIONS["event_base"]["required"]) - {STREAM_FIELD}
+    d = DEFINITIONS[kind]
+    required = base | set(d["required"]) | {"type"}
+    return frozenset(required), frozenset(required | set(d["properties"]))
+
+
+FIELDS = {kind: event_fields(kind) for kind in EVENT_TYPES}
+
+
+def check_fields(event: dict) -> dict:
+    """`event` if its type and fields are the schema's; ValueError otherwise (a bug, not bad input)."""
+    if event.get("type") not in FIELDS:
+        raise ValueError(f"event of unknown type {event.get('type')!r}")
+    required, allowed = FIELDS[event["type"]]
+    if not required <= event.keys() <= allowed:
+        raise ValueError(f"{event['type']} event with fields {sorted(event)}: the schema wants {sorted(required)}"
+                         f" and allows {sorted(allowed)}")  # fmt: skip
+    return event
 
 
 def rounded(x: float, digits: int = 4) -> float:

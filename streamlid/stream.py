@@ -19,7 +19,7 @@ from typing import Protocol
 import numpy as np
 
 from .audio import SAMPLE_RATE, Resampler, RingBuffer, to_float_mono
-from .events import probs_dict, rounded, top_list
+from .events import check_fields, probs_dict, rounded, top_list
 from .languages import name
 from .smoothing import SILENCE, SPEECH_CONFIDENT, SPEECH_UNCERTAIN, SPEECH_UNKNOWN, Decider, SmoothingOptions
 from .vad import VadGate, VadOptions, level_db
@@ -232,7 +232,7 @@ class LanguageStream:
     def _emit(self, event: dict) -> dict:
         event = {"type": event["type"], "seq": self.seq, **{k: v for k, v in event.items() if k != "type"}}
         self.seq += 1
-        return event
+        return check_fields(event)
 
     def _check_drops(self) -> None:
         overflows = self.stats.input_overflows - self._reported_overflows

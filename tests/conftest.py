@@ -28,6 +28,7 @@ import torch
 
 from streamlid.audio import load_mono_16k
 from streamlid.checkpoint import DEFAULT_MODEL
+from streamlid.events import FIELDS, SCHEMA
 from streamlid.languages import CORE
 from streamlid.model import CRNN, Calibration, Classifier, ModelConfig, ModelInfo, save_model
 from streamlid.protocol import ServerOptions
@@ -175,31 +176,27 @@ def shipped_classifier(shipped_model) -> Classifier:
 
 # -- the event schema (events.py's docstring) -----------------------------------------------------------
 
-SCHEMA = json.loads((REPO / "streamlid" / "protocol.schema.json").read_text())
 
-
-def validate_message(msg: dict, kind: str = "server_message") -> None:
-    """One protocol message against protocol.schema.json's definition `kind` (jsonschema, test extra)."""
+@functools.cache
+def _validator(kind: str) -> object:
     import jsonschema
 
     schema = {**SCHEMA, "$ref": f"#/$defs/{kind}"}
     schema.pop("oneOf")
-    jsonschema.Draft202012Validator(schema).validate(msg)
+    return jsonschema.Draft202012Validator(schema)
+
+
+def validate_message(msg: dict, kind: str = "server_message") -> None:
+    """One protocol message against protocol.schema.json's definition `kind` (jsonschema, test extra)."""
+    _validator(kind).validate(msg)
 
 
 STATES = {"speech-confident", "speech-uncertain", "speech-unknown", "silence"}
 NUM = (int, float)
-EVENT_FIELDS = {
-    "vad": {"speech", "level_db"},
-    "posteriors": {"probs", "window_probs", "speech", "window"},
-    "decision": {"language", "name", "confidence", "state"},
-    "change": {"from", "to", "confidence"},
-    "level": {"level_db", "speech"},
-    "dropped": {"source"},  # plus the fields of its source, below
-    "summary": {"language", "name", "confidence", "state", "top", "speech_seconds", "segments", "stats"},
-}
-# present when the stream can decide "none of the languages" (open set)
-UNKNOWN_FIELDS = {"posteriors": {"unknown", "window_unknown"}, "summary": {"unknown"}}
+# the fields of each event type, from the one schema (protocol.schema.json, read by streamlid.events)
+EVENT_FIELDS = {kind: set(required) - {"type", "seq", "t"} for kind, (required, _) in FIELDS.items()}
+# present when the stream can decide "none of the languages" (open set): the schema's optional fields
+UNKNOWN_FIELDS = {kind: set(FIELDS[kind][1] - FIELDS[kind][0]) for kind in ("posteriors", "summary")}
 DROPPED_FIELDS = {"ring": {"samples", "seconds", "total_seconds"}, "input": {"overflows", "total_overflows"}}
 STATS_FIELDS = {
     "samples_in",
@@ -225,8 +222,10 @@ def _check_probs(d, languages, unknown: float = 0.0) -> None:
 
 
 def check_event(e: dict, languages: list[str] | None = None) -> None:
-    """One event against the schema in events.py: exact field set per type, value types and ranges."""
+    """One event against the schema (protocol.schema.json, jsonschema) and beyond it: the exact field set
+    per type, ranges and the relations between fields."""
     assert isinstance(e, dict), e
+    validate_message({**e, "stream": "s0"}, "event")
     kind = e.get("type")
     assert kind in EVENT_FIELDS, f"unknown event type {kind!r}"
     assert isinstance(e["seq"], int) and e["seq"] >= 0, e

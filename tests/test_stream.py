@@ -452,3 +452,17 @@ def test_the_core_imports_no_torch():
     code = "import sys, streamlid.stream, streamlid.sinks; print(sorted(m for m in ('torch', 'streamlid.model') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_writer_holds_every_event_to_the_one_schema():
+    from streamlid.events import FIELDS, SCHEMA, check_fields
+
+    assert set(FIELDS) == set(EVENT_TYPES) == {ref["$ref"].split("/")[-1] for ref in SCHEMA["$defs"]["event"]["oneOf"]}
+    good = {"type": "vad", "seq": 0, "t": 0.5, "speech": True, "level_db": -20.0}
+    assert check_fields(good) is good
+    with pytest.raises(ValueError, match="vad event with fields"):
+        check_fields({**good, "surprise": 1})  # a field the schema does not have
+    with pytest.raises(ValueError, match="vad event with fields"):
+        check_fields({k: v for k, v in good.items() if k != "level_db"})
+    with pytest.raises(ValueError, match="unknown type"):
+        check_fields({"type": "gossip", "seq": 0, "t": 0})
