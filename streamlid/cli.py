@@ -16,7 +16,8 @@ from .audio import AudioError
 from .checkpoint import ModelError, model_path
 from .events import to_json
 from .offline import IDENTIFY_WINDOW, identify
-from .options import UsageError, add_model_options, load_classifier, stream_options, token_from_env
+from .options import UsageError, add_model_options, check_token, load_classifier, stream_options
+from .protocol import parse_host_port, token_from_env
 from .stream import LanguageStream, replace_options
 
 if TYPE_CHECKING:
@@ -90,6 +91,7 @@ def cmd_listen(args: argparse.Namespace) -> int:
         from .server import serve_stream
 
         try:
+            check_token(parse_host_port(args.serve)[0], token_from_env(args.token), allow_remote_without_token=False)
             feed, publish = serve_stream(args.serve, token_from_env(args.token), classifier, stream, info)
         except ValueError as e:
             raise UsageError(str(e)) from None

@@ -427,7 +427,7 @@ def pick_device(compute: str = "auto") -> torch.device:
     if compute not in ("auto", "cpu", "cuda"):
         raise ValueError(f"compute must be auto, cpu or cuda, not {compute!r}")
     if compute == "cuda" and not torch.cuda.is_available():
-        raise ModelError("--compute cuda was asked for but no CUDA GPU is available")
+        raise ModelError("compute cuda was asked for but no CUDA GPU is available")
     if compute == "auto":
         compute = "cuda" if torch.cuda.is_available() else "cpu"
     return torch.device(compute)

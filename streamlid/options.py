@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from .checkpoint import MODEL_HELP
 from .languages import parse_languages
-from .protocol import ServerOptions, token_from_env
+from .protocol import ServerOptions, is_loopback, token_from_env
 from .stream import StreamOptions, replace_options
 
 if TYPE_CHECKING:
@@ -190,7 +190,16 @@ def add_server_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def check_token(host: str, token: str | None, allow_remote_without_token: bool) -> None:
+    """The rule of ServerOptions, in the command line's words: beyond loopback, a token or the explicit flag."""
+    if token is None and not is_loopback(host) and not allow_remote_without_token:
+        raise UsageError(
+            f"binding to {host} needs a token (--token or STREAMLID_TOKEN, or --allow-remote-without-token)"
+        )
+
+
 def server_options(args: argparse.Namespace, host: str, port: int) -> ServerOptions:
+    check_token(host, token_from_env(args.token), args.allow_remote_without_token)
 
     try:
         return ServerOptions(

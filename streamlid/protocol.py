@@ -55,7 +55,7 @@ class ServerOptions:
     def __post_init__(self) -> None:
         if self.token is None and not is_loopback(self.host) and not self.allow_remote_without_token:
             raise ValueError(
-                f"binding to {self.host} needs a token (--token or STREAMLID_TOKEN, or --allow-remote-without-token)"
+                f"binding to {self.host} needs a token (or allow_remote_without_token: anyone who can reach it may connect)"
             )
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be from 0 to 65535, not {self.port}")
