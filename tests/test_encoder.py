@@ -229,7 +229,7 @@ def test_int8_classifier_quantises_the_linear_layers_and_agrees():
 
 
 @pytest.mark.e2e
-def test_a_built_wheel_carries_both_models(tmp_path):
+def test_a_built_wheel_carries_every_shipped_model_and_the_schema(tmp_path):
     import shutil
     import zipfile
 
@@ -241,5 +241,6 @@ def test_a_built_wheel_carries_both_models(tmp_path):
     subprocess.run([*pip, str(src)], check=True, capture_output=True, cwd=tmp_path)
     (wheel,) = tmp_path.glob("streamlid-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for model in ("streamlid-v3", "streamlid-v2"):
+    for model in ("streamlid-v3", "streamlid-v3-small", "streamlid-v2"):
         assert {f"streamlid/models/{model}.safetensors", f"streamlid/models/{model}.json"} <= names
+    assert "streamlid/protocol.schema.json" in names  # streamlid.events reads the event types from it
