@@ -10,7 +10,6 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .audio import AudioError
 from .checkpoint import ModelError, model_path
@@ -19,9 +18,6 @@ from .offline import IDENTIFY_WINDOW, identify
 from .options import UsageError, add_model_options, check_token, load_classifier, stream_options
 from .protocol import parse_host_port, token_from_env
 from .stream import LanguageStream, replace_options
-
-if TYPE_CHECKING:
-    pass
 
 # subcommands that live in their own module: name -> (module, help). Each module has
 # configure_parser(parser) and run(args) -> int.
@@ -91,8 +87,9 @@ def cmd_listen(args: argparse.Namespace) -> int:
         from .server import serve_stream
 
         try:
-            check_token(parse_host_port(args.serve)[0], token_from_env(args.token), allow_remote_without_token=False)
-            feed, publish = serve_stream(args.serve, token_from_env(args.token), classifier, stream, info)
+            token = token_from_env(args.token)
+            check_token(parse_host_port(args.serve)[0], token, allow_remote_without_token=False)
+            feed, publish = serve_stream(args.serve, token, classifier, stream, info)
         except ValueError as e:
             raise UsageError(str(e)) from None
         print(f"serving the events on ws://{args.serve}/events (page at http://{args.serve}/)", file=sys.stderr)

@@ -20,8 +20,8 @@ from .encoder import INT8_KEEP, EncoderConfig, WhisperEncoder, WhisperLogMel
 from .features import FeatureConfig, LogMel
 
 FORMAT = "streamlid-model"
-log = logging.getLogger("streamlid.model")
 FORMAT_VERSION = 1
+log = logging.getLogger("streamlid.model")
 WHISPER_FEATURES = FeatureConfig(kind="whisper-log-mel", n_mels=80, f_min=0.0, f_max=8000.0)
 
 

@@ -37,7 +37,8 @@ from websockets.http11 import Request, Response
 
 from .checkpoint import model_path
 from .model import Classifier, ModelInfo
-from .server import LiveServer, ServerOptions
+from .protocol import ServerOptions
+from .server import LiveServer
 from .stream import StreamOptions
 
 log = logging.getLogger("ray.serve")  # into the replica's log, beside Serve's own
