@@ -9,11 +9,12 @@ from pathlib import Path
 # package data (pyproject.toml), so a plain `pip install .` and a wheel carry the models too
 MODELS_DIR = Path(str(importlib.resources.files("streamlid") / "models"))
 # the short names `--model` takes; a path to any other model works too
-MODEL_NAMES = {"base": "streamlid-v3", "small": "streamlid-v3-small"}
+MODEL_NAMES = {"base": "streamlid-v4", "small": "streamlid-v3-small"}
 DEFAULT_MODEL = MODELS_DIR / f"{MODEL_NAMES['base']}.safetensors"
 MODEL_HELP = (
-    "base (streamlid-v3, the default: the most accurate), small (streamlid-v3-small: a CRNN distilled from base,"
-    " a fraction of the CPU per window, less accurate: models/MODEL_CARD.md) or the path of a model's .safetensors"
+    "base (streamlid-v4, the default: 99 languages, the most accurate), small (streamlid-v3-small: a CRNN of 11"
+    " languages, a fraction of the CPU per window, much less accurate: models/MODEL_CARD.md) or the path of a"
+    " model's .safetensors"
 )
 
 

@@ -121,7 +121,8 @@ class SamplingConfig:
 
 
 class Bank:
-    """All clips of one set as one int16 tensor, ordered by (language, speaker), on one device."""
+    """All clips of one set as one int16 tensor, ordered by (language, speaker), on one device; `label` is
+    each clip's index in `languages`, or -1 for a language not among them."""
 
     def __init__(self, clips: list[Clip], audio: list[np.ndarray], languages: list[str], device: torch.device) -> None:
         order = sorted(range(len(clips)), key=lambda i: (clips[i].language, clips[i].synthetic, clips[i].speaker, i))
@@ -144,7 +145,8 @@ class Bank:
         self.span_lo = torch.from_numpy(span_lo).to(device)
         self.span_hi = torch.from_numpy(span_hi).to(device)
         lang_index = {lang: k for k, lang in enumerate(languages)}
-        self.label = torch.tensor([lang_index[c.language] for c in self.clips], dtype=torch.long, device=device)
+        # -1: a language the model has no row for (its clips still teach through a teacher's soft targets)
+        self.label = torch.tensor([lang_index.get(c.language, -1) for c in self.clips], dtype=torch.long, device=device)
         self.device = device
 
     def __len__(self) -> int:
@@ -158,7 +160,8 @@ class Bank:
         for i, c in enumerate(self.clips):
             groups[(c.language, c.synthetic)][c.speaker].append(i)
         w = np.zeros(len(self.clips))
-        for lang in self.languages:
+        present = sorted({c.language for c in self.clips})
+        for lang in present:
             kinds = {s: groups[(lang, s)] for s in (False, True) if groups.get((lang, s))}
             for synthetic, speakers in kinds.items():
                 share = 1.0 if len(kinds) == 1 else (cfg.synth_share if synthetic else 1.0 - cfg.synth_share)
@@ -166,7 +169,7 @@ class Bank:
                 total = sum(spk_w.values())
                 for s, idx in speakers.items():
                     w[idx] = share * spk_w[s] / total * seconds[idx] / seconds[idx].sum()
-        w /= len(self.languages)
+        w /= len(present)
         return torch.from_numpy(w).to(self.device)
 
     def crop(self, clip: torch.Tensor, samples: int, speed: torch.Tensor, where: torch.Tensor) -> torch.Tensor:

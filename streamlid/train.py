@@ -1,5 +1,6 @@
-"""`streamlid train`: train a language identifier (the CRNN, or Whisper-base's encoder under a recurrent head)
-from one or more manifests.
+"""`streamlid train`: train a language identifier from one or more manifests: Whisper-base's own language
+step adapted to short unpadded windows by distillation from the padded network (whisper-lid, streamlid-v4),
+Whisper-base's encoder under a recurrent head (whisper-gru) or the CRNN.
 
 Everything a run needs is in TrainConfig, written to <out>/config.json; `--config <out>/config.json`
 repeats the run (options given on the command line override the file). The run keeps its state in
@@ -36,9 +37,12 @@ from .model import (
     ModelConfig,
     ModelInfo,
     WhisperGRUConfig,
+    WhisperLIDConfig,
     build_model,
+    languages_of,
     load_packed_state,
     pick_device,
+    pretrained_whisper_lid,
     save_model,
 )
 from .teacher import is_model_teacher, load_teacher
@@ -83,10 +87,12 @@ class TrainConfig:
     adversary: float = 0.0  # > 0: weight of the speaker-adversarial loss (gradient reversal)
     amp: str = "bf16"  # bf16, fp16 or off (CUDA only)
     no_aug: list[str] = field(default_factory=list)  # augmentation groups switched off
-    architecture: str = "crnn"  # or "whisper-gru": Whisper-base's encoder under a recurrent head
+    architecture: str = "crnn"  # "whisper-gru": Whisper-base's encoder under a recurrent head; "whisper-lid":
+    # Whisper's own language step on the encoder (its languages are the step's rows)
     model: dict = field(default_factory=dict)  # architecture fields other than n_languages
-    encoder: str = ""  # whisper-gru: the converted encoder (tools/convert_whisper_encoder.py)
-    finetune_layers: int = 0  # whisper-gru: top encoder blocks trained (0: the encoder stays frozen)
+    encoder: str = ""  # whisper-gru, whisper-lid: the converted encoder (tools/convert_whisper_encoder.py)
+    language_step: str = ""  # whisper-lid: the converted language step (whisper-base-langid.safetensors)
+    finetune_layers: int = 0  # whisper-gru, whisper-lid: top encoder blocks trained (0: the encoder stays frozen)
     encoder_lr: float = 3e-5  # peak learning rate of the trained encoder blocks
     teacher: str = ""  # soft targets: a streamlid model (base, small, a path) or whisper-base-langid.safetensors
     teacher_weight: float = 0.5  # share of the teacher's soft targets in the language loss
@@ -291,7 +297,9 @@ class Trainer:
         self._load_data()
         self.aug = AugmentConfig().without(*cfg.no_aug)
         self.model = build_training_model(cfg, len(self.languages)).to(device)
-        self.adversary = SpeakerAdversary(self.train_bank, self.model.cfg.embed_dim).to(device)
+        self.adversary = None
+        if cfg.adversary > 0:
+            self.adversary = SpeakerAdversary(self.train_bank, self.model.cfg.embed_dim).to(device)
         self.teacher = None
         if cfg.teacher:
             self.teacher = load_teacher(cfg.teacher, cfg.encoder, self.languages).to(device)
@@ -300,7 +308,7 @@ class Trainer:
         encoder = [p for n, p in self.model.named_parameters() if p.requires_grad and n.startswith("encoder.")]
         if encoder:
             groups.append({"params": encoder, "lr_scale": cfg.encoder_lr / cfg.lr})
-        if cfg.adversary > 0:
+        if self.adversary is not None:
             groups.append({"params": list(self.adversary.parameters()), "lr_scale": 1.0})
         self.opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.gen = torch.Generator(device=device).manual_seed(cfg.seed)
@@ -316,15 +324,19 @@ class Trainer:
     def _load_data(self) -> None:
         cfg = self.cfg
         clips = load_clips(cfg)
-        languages = sorted(cfg.languages) or select_languages(clips, cfg.min_minutes, cfg.min_speakers)
+        if cfg.architecture == WhisperLIDConfig.name:
+            # the step's rows are the languages; every clip teaches (through the teacher), whatever its language
+            languages = languages_of(_required(cfg.language_step, "--language-step"))
+        else:
+            languages = sorted(cfg.languages) or select_languages(clips, cfg.min_minutes, cfg.min_speakers)
+            clips = [c for c in clips if c.language in languages]
         if not languages:
             raise ValueError("no language has enough training speech; lower --min-minutes or name --languages")
-        clips = [c for c in clips if c.language in languages]
         held = holdout_speakers(clips, cfg.holdout, cfg.synth_holdout, cfg.seed, cfg.holdout_whole)
         train_clips = [c for c in clips if c.speaker not in held]
         val_clips = [c for c in clips if c.speaker in held]
         missing = sorted(set(languages) - {c.language for c in train_clips})
-        if missing:
+        if missing and cfg.architecture != WhisperLIDConfig.name:
             raise ValueError(f"no training clips left for: {', '.join(missing)}")
         self.summary = {
             "train": data_summary(train_clips),
@@ -358,7 +370,8 @@ class Trainer:
     def _resume(self, last: Path) -> None:
         ckpt = torch.load(last, map_location=self.device, weights_only=False)
         self.model.load_state_dict(ckpt["model"])
-        self.adversary.load_state_dict(ckpt["adversary"])
+        if self.adversary is not None:
+            self.adversary.load_state_dict(ckpt["adversary"])
         self.opt.load_state_dict(ckpt["opt"])
         self.scaler.load_state_dict(ckpt["scaler"])
         self.gen.set_state(ckpt["gen"].cpu())
@@ -393,7 +406,7 @@ class Trainer:
     def checkpoint(self) -> None:
         ckpt = {
             "model": self.model.state_dict(),
-            "adversary": self.adversary.state_dict(),
+            "adversary": self.adversary.state_dict() if self.adversary is not None else {},
             "opt": self.opt.state_dict(),
             "scaler": self.scaler.state_dict(),
             "gen": self.gen.get_state(),
@@ -437,20 +450,28 @@ class Trainer:
         return wav, mel, idx
 
     def loss(self, wav: torch.Tensor, mel: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(total loss, language loss) of one batch."""
+        """(total loss, language loss) of one batch. Clips of a language the model has no row for (label
+        -1) count only through the teacher."""
         cfg = self.cfg
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
-            hidden = self.model.embed(mel)
-            logits = self.model.head[-1](hidden)
+            if self.adversary is not None:
+                hidden = self.model.embed(mel)
+                logits = self.model.head[-1](hidden)
+            else:
+                logits = self.model.forward_features(mel)
         labels = self.train_bank.label[idx]
-        lang_loss = F.cross_entropy(logits.float(), labels, label_smoothing=cfg.label_smoothing)
+        known = labels >= 0
+        lang_loss = logits.new_zeros((), dtype=torch.float32)
+        if known.any():
+            lang_loss = F.cross_entropy(logits[known].float(), labels[known], label_smoothing=cfg.label_smoothing)
+            lang_loss = lang_loss * known.float().mean()
         if self.teacher is not None:
             with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
                 soft = self.teacher(wav)
             soft_loss = -(soft * torch.log_softmax(logits.float(), dim=-1)).sum(-1).mean()
             lang_loss = (1 - cfg.teacher_weight) * lang_loss + cfg.teacher_weight * soft_loss
         loss = lang_loss
-        if cfg.adversary > 0:
+        if self.adversary is not None:
             with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
                 # DANN's ramp: the reversed gradient grows from 0 as the language head learns
                 ramp = 2 / (1 + math.exp(-10 * self.progress())) - 1
@@ -502,20 +523,22 @@ class Trainer:
 
 
 def build_training_model(cfg: TrainConfig, n_languages: int) -> LanguageModel:
-    """A fresh CRNN, or the whisper-gru head on the pretrained encoder of `cfg.encoder` with all but its
-    top `cfg.finetune_layers` blocks frozen."""
+    """A fresh CRNN; or Whisper-base's encoder from `cfg.encoder` under a new recurrent head (whisper-gru)
+    or under Whisper's own language step from `cfg.language_step` (whisper-lid, every step weight
+    trained); of the encoder, only the top `cfg.finetune_layers` blocks are trained."""
     if cfg.architecture == ModelConfig.name:
         return build_model(ModelConfig(n_languages=n_languages, **cfg.model))
-    if cfg.architecture != WhisperGRUConfig.name:
-        raise ValueError(
-            f"unknown architecture {cfg.architecture!r}; known: {ModelConfig.name}, {WhisperGRUConfig.name}"
-        )
-    if not cfg.encoder:
-        raise ValueError("--architecture whisper-gru needs --encoder (tools/convert_whisper_encoder.py writes it)")
-    from safetensors.torch import load_file
+    known = (ModelConfig.name, WhisperGRUConfig.name, WhisperLIDConfig.name)
+    if cfg.architecture not in known:
+        raise ValueError(f"unknown architecture {cfg.architecture!r}; known: {', '.join(known)}")
+    encoder = _required(cfg.encoder, "--encoder")
+    if cfg.architecture == WhisperLIDConfig.name:
+        model = pretrained_whisper_lid(encoder, _required(cfg.language_step, "--language-step"))
+    else:
+        from safetensors.torch import load_file
 
-    model = build_model(WhisperGRUConfig(n_languages=n_languages, **cfg.model))
-    load_packed_state(model.encoder, load_file(cfg.encoder))
+        model = build_model(WhisperGRUConfig(n_languages=n_languages, **cfg.model))
+        load_packed_state(model.encoder, load_file(encoder))
     layers = model.encoder.cfg.layers
     if not 0 <= cfg.finetune_layers <= layers:
         raise ValueError(f"--finetune-layers must be in 0..{layers}")
@@ -523,6 +546,12 @@ def build_training_model(cfg: TrainConfig, n_languages: int) -> LanguageModel:
     for name, p in model.encoder.named_parameters():
         p.requires_grad = cfg.finetune_layers > 0 and (name.startswith("ln_post") or name.startswith(tuple(trained)))
     return model
+
+
+def _required(path: str, option: str) -> str:
+    if not path:
+        raise ValueError(f"this architecture needs {option} (tools/convert_whisper_encoder.py writes it)")
+    return path
 
 
 def train(cfg: TrainConfig, restart: bool = False, progress_bar: bool = True) -> dict:
@@ -593,17 +622,20 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     )
     a(
         "--architecture",
-        choices=["crnn", "whisper-gru"],
-        help="crnn (trained from scratch) or whisper-gru (Whisper-base's encoder under a BiGRU head; needs "
-        f"--encoder) (default {d.architecture})",
+        choices=["crnn", "whisper-gru", "whisper-lid"],
+        help="whisper-lid (Whisper-base's encoder and its own 99-language step, adapted to unpadded windows; "
+        "needs --encoder and --language-step, and --teacher with the step's file to distil from the padded "
+        "network), whisper-gru (the encoder under a BiGRU head; needs --encoder) or crnn (trained from "
+        f"scratch) (default {d.architecture})",
     )
     a("--model", type=json.loads, help="JSON architecture fields, e.g. '{\"rnn_hidden\": 96}'")
     a("--encoder", help="whisper-base-encoder.safetensors from tools/convert_whisper_encoder.py")
+    a("--language-step", help="whisper-lid: whisper-base-langid.safetensors from tools/convert_whisper_encoder.py")
     a(
         "--finetune-layers",
         type=int,
         metavar="N",
-        help=f"whisper-gru: train the encoder's top N blocks too (default {d.finetune_layers}: frozen)",
+        help=f"whisper-gru, whisper-lid: train the encoder's top N blocks too (default {d.finetune_layers}: frozen)",
     )
     a("--encoder-lr", type=float, help=f"peak learning rate of the trained encoder blocks (default {d.encoder_lr})")
     a(

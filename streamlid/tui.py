@@ -1,6 +1,6 @@
 """The terminal dashboard (`streamlid listen --tui`), built with Textual.
 
-A bar per language (smoothed probabilities), the decision with its confidence and state, an input level
+Bars for the most probable languages (smoothed probabilities, best first), the decision with its confidence and state, an input level
 and VAD meter, a timeline of the decided language over the last minute with its change points, and the
 source, model, compute and dropped-audio counters. Keys: q quit, p pause (freezes the view; the analysis
 goes on and the view catches up), r reset (the smoothing and the timeline start afresh), l restrict the
@@ -49,6 +49,7 @@ COLOURS = (
     "#bab0ac",
 )
 SPAN = 60.0  # seconds the timeline shows
+TOP_BARS = 8  # bars for the most probable languages (a model may have 99)
 UNKNOWN_MARK = "?"  # the timeline's and the change list's mark for none of the languages
 
 
@@ -160,14 +161,15 @@ class PipelineFailed(Message):
 
 
 class LanguageBar(Widget):
-    """One language: code, name, a bar and the smoothed probability."""
+    """One rank of the bars: the language now at that rank, its name, a bar and its smoothed probability."""
 
     DEFAULT_CSS = "LanguageBar { height: 1; }"
+    code: reactive[str] = reactive("")
     value: reactive[float] = reactive(0.0)
     decided: reactive[bool] = reactive(False)
 
-    def __init__(self, code: str, colour: str) -> None:
-        super().__init__(id=f"bar-{code}")
+    def __init__(self, rank: int, code: str, colour: str) -> None:
+        super().__init__(id=f"bar-{rank}")
         self.code, self.colour = code, colour
 
     def render(self) -> Text:
@@ -224,7 +226,8 @@ class Dashboard(App[int]):
         yield Footer()
 
     def _bars(self) -> list[LanguageBar]:
-        return [LanguageBar(c, self.state.colour(c)) for c in self.state.languages]
+        shown = self.state.languages[:TOP_BARS]
+        return [LanguageBar(i, c, self.state.colour(c)) for i, c in enumerate(shown)]
 
     def on_mount(self) -> None:
         self.query_one("#bars").border_title = "smoothed probabilities"
@@ -283,8 +286,10 @@ class Dashboard(App[int]):
         )
         self.query_one("#decision", Static).update(self.decision_text())
         decided = s.decision["language"] if s.decision else None
-        for widget in self.query(LanguageBar):
-            widget.value, widget.decided = s.probs.get(widget.code, 0.0), widget.code == decided
+        ranked = sorted(s.languages, key=lambda c: -s.probs.get(c, 0.0))
+        for widget, code in zip(self.query(LanguageBar), ranked, strict=False):
+            widget.code, widget.colour = code, s.colour(code)
+            widget.value, widget.decided = s.probs.get(code, 0.0), code == decided
         level = Text(" input ")
         fill = max(0.0, min(1.0, (s.level_db + 60.0) / 60.0))
         level.append_text(solid(fill, 30, "green" if s.speech else "bright_black"))

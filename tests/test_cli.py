@@ -32,7 +32,7 @@ from conftest import (
 from streamlid import cli, options
 from streamlid.audio import load_mono_16k, read_audio
 from streamlid.languages import CORE
-from streamlid.model import CRNN, Classifier, WhisperGRU, load_model
+from streamlid.model import CRNN, Classifier, WhisperLID, load_model
 from streamlid.offline import IDENTIFY_WINDOW
 from streamlid.stream import LanguageStream, StreamOptions, replace_options
 
@@ -527,9 +527,10 @@ def test_streaming_in_device_sized_blocks_matches_identify(capsys, shipped_model
 def test_the_shipped_models_load_by_short_name(capsys):
     base, base_info = load_model("base")
     small, small_info = load_model("small")
-    assert isinstance(base, WhisperGRU) and isinstance(small, CRNN)
-    assert small_info.languages == base_info.languages and small_info.version == "3-small"
-    assert small_info.training["config"]["teacher"] == "base"  # distilled from base
+    assert isinstance(base, WhisperLID) and isinstance(small, CRNN)
+    assert len(base_info.languages) == 99 and base_info.version == "4"
+    assert set(small_info.languages) < set(base_info.languages) and small_info.version == "3-small"
+    assert small_info.training["config"]["teacher"] == "base"  # distilled from v3, base before v4
     assert small_info.calibration.open_set
     assert sum(p.numel() for p in small.parameters()) < sum(p.numel() for p in base.parameters()) / 10
     assert Classifier.load("small", "cpu").name == "streamlid-v3-small"

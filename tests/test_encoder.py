@@ -3,6 +3,7 @@ any length, mixed-length batches, the int8 storage, and the port checked against
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -15,10 +16,11 @@ from conftest import REPO, SPEECH_CLIP, dev_clip, tiny_config
 from streamlid.audio import load_mono_16k
 from streamlid.checkpoint import DEFAULT_MODEL
 from streamlid.encoder import EncoderConfig, WhisperEncoder, WhisperLogMel, pad_windows, stem_lengths
-from streamlid.languages import CORE
+from streamlid.languages import CORE, WHISPER_TO_ISO639_3
 from streamlid.model import (
     WhisperGRU,
     WhisperGRUConfig,
+    WhisperLID,
     load_model,
     pack_int8,
     save_model,
@@ -82,16 +84,24 @@ def test_int8_storage_round_trips_within_its_step():
     assert ((back["a.weight"] - w).abs().reshape(96, 2, 64) <= step * 0.501).all()  # the scale is float16
 
 
-def test_v2_and_v3_load_through_one_load_model():
-    v3, info3 = load_model()
-    assert DEFAULT_MODEL.name == "streamlid-v3.safetensors" and isinstance(v3, WhisperGRU)
-    assert info3.features.kind == "whisper-log-mel" and set(CORE) <= set(info3.languages)
+def test_v2_v3_and_v4_load_through_one_load_model(tmp_path):
+    v4, info4 = load_model()
+    assert DEFAULT_MODEL.name == "streamlid-v4.safetensors" and isinstance(v4, WhisperLID)
+    assert info4.features.kind == "whisper-log-mel" and set(CORE) <= set(info4.languages) and len(info4.languages) == 99
     v2, info2 = load_model(REPO / "streamlid" / "models" / "streamlid-v2.safetensors")
     assert info2.config.name == "crnn" and info2.features.kind == "log-mel"
+    # v3's weights left the package; its metadata (models/training) with weights of its architecture loads
+    v3_meta = json.loads((REPO / "models" / "training" / "streamlid-v3" / "model.json").read_text())
+    arch = {k: v for k, v in v3_meta["architecture"].items() if k != "name"}
+    weights = save_model(WhisperGRU(WhisperGRUConfig.from_dict(arch)), info2, tmp_path / "v3.safetensors")
+    (tmp_path / "v3.json").write_text(json.dumps(v3_meta))
+    v3, info3 = load_model(weights)
+    assert isinstance(v3, WhisperGRU) and info3.version == "3" and info3.calibration.temperature != 1.0
     x = torch.from_numpy(load_mono_16k(dev_clip(SPEECH_CLIP))[16000:64000])[None]
     with torch.inference_mode():
-        for model, info in ((v3, info3), (v2, info2)):
+        for model, info in ((v4, info4), (v2, info2)):
             assert info.languages[int(model(x).argmax())] == "eng"
+        assert v3(x).shape == (1, len(info3.languages))
 
 
 def test_saved_whisper_model_keeps_its_weights_within_the_int8_step(tmp_path):
@@ -209,7 +219,8 @@ def test_language_detection_matches_ctranslate2(converted, ct2_model):
         ref = {tok[2:-2]: p for tok, p in ct2_model.model.detect_language(ct2_model.encode(feats))[0]}
         wav = torch.from_numpy(x)[None]
         probs = torch.softmax(teacher.whisper_logits(wav), -1)[0].tolist()
-        ours = dict(zip(teacher.detector.codes, probs, strict=True))
+        whisper_code = {iso: code for code, iso in WHISPER_TO_ISO639_3.items()}
+        ours = {whisper_code[c]: p for c, p in zip(teacher.whisper_languages, probs, strict=True)}
         assert max(abs(ref[c] - ours[c]) for c in ref) < 0.01
         probs = teacher(wav)[0]  # renormalised over the student's languages
         assert abs(float(probs.sum()) - 1) < 1e-5

@@ -521,7 +521,7 @@ def test_a_late_subscriber_gets_the_latest_state_in_its_hello(classifier):
 
 def test_hello_names_the_default_model_when_none_was_given():
     server = LiveServer(Classifier.load(compute="cpu"))  # no --model: the shipped one
-    assert server.model["name"] == DEFAULT_MODEL.stem == "streamlid-v3"
+    assert server.model["name"] == DEFAULT_MODEL.stem == "streamlid-v4"
     assert (
         LiveServer(Classifier.load(REAL_MODEL, compute="cpu"), model="x/custom.safetensors").model["name"] == "custom"
     )

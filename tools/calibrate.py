@@ -28,7 +28,7 @@ from tqdm import tqdm
 from streamlid.audio import load_mono_16k
 from streamlid.evaluate import EvalOptions, clip_crops
 from streamlid.manifest import read_manifest
-from streamlid.model import Calibration, Classifier, load_model, metadata_path, open_set_features
+from streamlid.model import Calibration, Classifier, load_model, metadata_path, open_set_features, pick_device
 from streamlid.nonspeech import NonSpeechClip, synthetic_clips
 from streamlid.vad import speech_only
 
@@ -38,7 +38,7 @@ SECONDS = (0.5, 1.0, 2.0, 3.0)
 def crop_logits(classifier: Classifier, clips: list, desc: str, per_length: int = 1) -> tuple[list, list, list]:
     """Raw logits of crops of each clip's speech (a Clip, or a NonSpeechClip): (logits, language, seconds)."""
     logits, langs, secs = [], [], []
-    model = classifier.model
+    model, device = classifier.model, classifier.device
     with torch.inference_mode():
         for c in tqdm(clips, desc=desc):
             if isinstance(c, NonSpeechClip):
@@ -48,7 +48,7 @@ def crop_logits(classifier: Classifier, clips: list, desc: str, per_length: int 
             crops = clip_crops(speech, key, EvalOptions(SECONDS, per_length, 0))
             for d, cs in crops.items():
                 for w in cs:
-                    logits.append(model(torch.from_numpy(w[None]))[0].numpy())
+                    logits.append(model(torch.from_numpy(w[None]).to(device))[0].float().cpu().numpy())
                     langs.append(c.kind if isinstance(c, NonSpeechClip) else c.language)
                     secs.append(d)
     return logits, langs, secs
@@ -100,11 +100,12 @@ def main() -> None:
     p.add_argument("--nonspeech-seeds", type=int, nargs="*", default=[1, 2, 3, 4, 5, 6])
     p.add_argument("--record", type=Path, help="write the fit's numbers here (JSON)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--compute", default="auto", help="where the model runs: auto (the GPU if there is one), cpu, cuda")
     args = p.parse_args()
     torch.set_num_threads(1)
 
     model, info = load_model(args.model)
-    classifier = Classifier(model, replace(info, calibration=Calibration()))
+    classifier = Classifier(model, replace(info, calibration=Calibration()), pick_device(args.compute))
     run = json.loads(args.training_config.read_text())
     held = set(run["data"]["val_speakers"])
     trained = set(run["languages"])

@@ -7,7 +7,8 @@ Reads CTranslate2's `model.bin` of Whisper base (OpenAI, MIT licence) from the P
 
 - OUT_DIR/whisper-base-encoder.safetensors: the audio encoder in streamlid.encoder's layout;
 - OUT_DIR/whisper-base-langid.safetensors: the decoder's first step for language detection (the start
-  token, six decoder layers, the 99 language tokens), which streamlid.teacher runs as a teacher.
+  token, six decoder layers, the 99 language tokens and the no-speech token): streamlid.language_step's weights, which
+  `streamlid train` starts streamlid-v4 from and runs, padded to 30 s, as its teacher.
 
 Matrices are stored as int8 with a float16 scale per 64 weights (streamlid.model.pack_int8), but for the
 stem and the first block (float16, see streamlid.encoder.INT8_KEEP): 23 MB for the encoder instead of 41 MB. The file's metadata records the source and the SHA-256 of
@@ -113,15 +114,17 @@ def encoder_state(var: dict) -> dict[str, torch.Tensor]:
 
 
 def langid_state(var: dict, config: dict, vocabulary: list[str]) -> tuple[dict[str, torch.Tensor], list[str]]:
-    from streamlid.teacher import LanguageDetector
+    from streamlid.language_step import LanguageDetector
 
     lang_ids = config["lang_ids"]
     codes = [vocabulary[i][2:-2] for i in lang_ids]
     emb = var["decoder/embeddings/weight"]
     sot = vocabulary.index("<|startoftranscript|>")
+    no_speech = vocabulary.index("<|nocaptions|>")  # Whisper's no-speech token
     state: dict[str, torch.Tensor] = {
         "start": _t(emb[sot] + var["decoder/position_encodings/encodings"][0].astype(np.float32)),
         "languages": _t(emb[lang_ids]),
+        "no_speech": _t(emb[no_speech]),
     }
     for i in range(6):
         src = f"decoder/layer_{i}"

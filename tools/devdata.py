@@ -1,6 +1,7 @@
 """Move the training audio to a GPU machine whose calls carry at most 64 MiB each.
 
-    python tools/devdata.py pack --parts 2 --languages eng,deu,...    # here: .devdata/part{1,2}.zip
+    python tools/devdata.py pack --parts 2 --languages eng,deu,...    # here: .devdata/part{1,2}.zip (or all)
+    python tools/devdata.py pack-dev                                   # here: .devdata/dev.zip, for evaluation
     python tools/devdata.py unpack .devdata/part1.zip /root/shared/data  # there, one call per part
     python tools/devdata.py decode /root/shared/data /root/cache/bank     # there, once: int16 cache
     python tools/devdata.py pack-dir /work/kokoro_synth kokoro              # more synthetic speech: .devdata/kokoro.zip
@@ -9,7 +10,8 @@ A folder packed with pack-dir (a manifest.csv beside its audio) unpacks to <data
 one more synthetic manifest (`--synth-manifest <data>/<name>/manifest.csv`).
 
 The zips hold the Opus files under their manifest paths (stored, not recompressed) and, in part 1,
-the train rows of both manifests with only the columns training reads. Dev rows are never packed.
+the train rows of both manifests with only the columns training reads. Dev rows are never packed with
+them: pack-dev writes the dev split alone (dev.zip: its clips and dev_manifest.csv), for evaluating there.
 """
 
 from __future__ import annotations
@@ -56,8 +58,11 @@ def capped(rows: list[dict], minutes: float) -> list[dict]:
 
 
 def pack(shared: Path, out: Path, parts: int, languages: set[str], cap: tuple[float, float] = (0, 0)) -> None:
-    real = [r for r in _rows(shared / "manifest.csv") if r["split"] == "train" and r["language"] in languages]
-    synth = [r for r in _rows(shared / "synth/manifest.csv") if r["language"] in languages]
+    def wanted(r: dict) -> bool:
+        return "all" in languages or r["language"] in languages
+
+    real = [r for r in _rows(shared / "manifest.csv") if r["split"] == "train" and wanted(r)]
+    synth = [r for r in _rows(shared / "synth/manifest.csv") if wanted(r)]
     real, synth = capped(real, cap[0]), capped(synth, cap[1])
     files = [r["path"] for r in real] + ["synth/" + r["path"] for r in synth]
     sizes = [os.path.getsize(shared / p) for p in files]
@@ -77,6 +82,16 @@ def pack(shared: Path, out: Path, parts: int, languages: set[str], cap: tuple[fl
     zf.close()
     for p in sorted(out.glob("part*.zip")):
         print(f"{p}: {p.stat().st_size / 2**20:.1f} MiB")
+
+
+def pack_dev(shared: Path, out: Path) -> None:
+    dev = [r for r in _rows(shared / "manifest.csv") if r["split"] == "dev"]
+    out.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(out / "dev.zip", "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("dev_manifest.csv", _csv(dev))
+        for r in dev:
+            zf.write(shared / r["path"], r["path"])
+    print(f"{out / 'dev.zip'}: {(out / 'dev.zip').stat().st_size / 2**20:.1f} MiB, {len(dev)} clips")
 
 
 def pack_dir(folder: Path, name: str, out: Path) -> None:
@@ -108,7 +123,7 @@ def main() -> None:
     a.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data")
     a.add_argument("--out", type=Path, default=Path(".devdata"))
     a.add_argument("--parts", type=int, default=2)
-    a.add_argument("--languages", required=True)
+    a.add_argument("--languages", required=True, help="comma-separated ISO 639-3 codes, or all")
     a.add_argument(
         "--cap-minutes",
         type=float,
@@ -117,6 +132,9 @@ def main() -> None:
         metavar=("REAL", "SYNTH"),
         help="at most this much speech per real speaker and per synthetic voice (0: all)",
     )
+    a = sub.add_parser("pack-dev")
+    a.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data")
+    a.add_argument("--out", type=Path, default=Path(".devdata"))
     a = sub.add_parser("pack-dir")
     a.add_argument("folder", type=Path)
     a.add_argument("name")
@@ -131,6 +149,8 @@ def main() -> None:
     args = p.parse_args()
     if args.cmd == "pack":
         pack(args.shared, args.out, args.parts, set(args.languages.split(",")), tuple(args.cap_minutes))
+    elif args.cmd == "pack-dev":
+        pack_dev(args.shared, args.out)
     elif args.cmd == "pack-dir":
         pack_dir(args.folder, args.name, args.out)
     elif args.cmd == "unpack":

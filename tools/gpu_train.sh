@@ -6,7 +6,10 @@
 #   tools/gpu_train.sh train NAME [OPTIONS]  one run in /root/runs/NAME (log: /root/runs/NAME.log)
 #   tools/gpu_train.sh many FILE PREFIX [OPTIONS]  one run per line "NAME OPTIONS" of FILE, all at once on
 #                                            the one GPU, as PREFIX+NAME; OPTIONS are added to every run
+#   tools/gpu_train.sh weights               copy the carried Whisper weights (.w/) to /root/w
 #   tools/gpu_train.sh pack OUT              the runs' configs, logs and models (no resume state) -> OUT.tar.gz
+#   tools/gpu_train.sh logs OUT              the runs' configs and logs alone -> OUT.tar.gz
+#   tools/gpu_train.sh split RUN OUT         RUN's model in 15 MiB pieces OUT.partNN (cat them back together)
 set -euo pipefail
 DATA=/root/shared/data
 CACHE=/root/cache/bank
@@ -20,6 +23,7 @@ setup)
     python3 -c "import torch, soundfile; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(),
 torch.cuda.get_device_name(0), 'libsndfile', soundfile.__libsndfile_version__)"
     ;;
+weights) mkdir -p /root/w && cp .w/*.safetensors /root/w/ ;;
 unpack) python3 tools/devdata.py unpack "$2" $DATA ;;
 decode) python3 tools/devdata.py decode $DATA $CACHE ;;
 train)
@@ -40,6 +44,11 @@ many)
     tail -n 1 $RUNS/"$prefix"*.log
     ;;
 pack) tar -czf "$2".tar.gz -C $RUNS --exclude=last.pt --exclude=last.tmp . ;;
+logs) tar -czf "$2".tar.gz -C $RUNS --exclude=last.pt --exclude=last.tmp --exclude='*.safetensors' . ;;
+split)
+    cp $RUNS/"$2"/model.json "$3".json
+    split -b 15M -d $RUNS/"$2"/model.safetensors "$3".safetensors.part
+    ;;
 *)
     echo "unknown stage $1" >&2
     exit 2

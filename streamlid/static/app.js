@@ -4,6 +4,7 @@
 const params = new URLSearchParams(location.search);
 const $ = (id) => document.getElementById(id);
 const streams = new Map(); // id -> {info, last: {decision, posteriors}, summary}
+const TOP_BARS = 8; // bars for the most probable languages
 let names = {};
 let chosen = params.get("stream") || "";
 
@@ -83,8 +84,10 @@ function render() {
   const s = streams.get(chosen);
   if (!s) return;
   const d = s.last.decision;
-  const languages = s.last.posteriors ? Object.keys(s.last.posteriors.probs) : s.info.languages;
   const probs = s.last.posteriors ? s.last.posteriors.probs : {};
+  const all = s.last.posteriors ? Object.keys(probs) : s.info.languages;
+  // the most probable languages, best first (a model may have 99)
+  const languages = [...all].sort((a, b) => (probs[b] ?? 0) - (probs[a] ?? 0)).slice(0, TOP_BARS);
   const decided = d && d.language;
   const unknown = !!(d && !d.language && s.unknown);
   const pUnknown = s.last.posteriors ? s.last.posteriors.unknown : undefined;
@@ -109,7 +112,7 @@ function render() {
   }
   for (const code of languages) {
     const row = bars.querySelector(`[data-language="${code}"]`);
-    const p = probs[code] ?? 1 / languages.length;
+    const p = probs[code] ?? 1 / all.length;
     row.querySelector(".fill").style.width = (100 * p).toFixed(1) + "%";
     row.querySelector(".p").textContent = p.toFixed(2);
     row.classList.toggle("decided", code === decided);

@@ -1,0 +1,132 @@
+"""Whisper's language step on unpadded windows (streamlid.language_step, model.WhisperLID): any length,
+mixed-length batches, the padded mode, the checkpoint, and distillation from the padded network."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from conftest import REPO, tiny_config
+
+from streamlid.encoder import EncoderConfig, pad_windows
+from streamlid.languages import CORE
+from streamlid.model import (
+    ModelInfo,
+    WhisperLID,
+    WhisperLIDConfig,
+    load_model,
+    save_model,
+)
+from streamlid.train import Trainer
+
+SMALL = EncoderConfig(n_mels=80, width=64, heads=4, layers=2)
+
+
+def small_lid(padded: bool = False, seed: int = 0) -> WhisperLID:
+    torch.manual_seed(seed)
+    model = WhisperLID(WhisperLIDConfig(n_languages=5, padded=padded, decoder_layers=2, encoder=SMALL.to_dict()))
+    with torch.no_grad():
+        for name, p in model.step.named_parameters():
+            if name == "languages":
+                p.normal_()
+        model.step.start.normal_()
+    return model.eval()
+
+
+def test_any_window_length_gives_one_logit_per_language():
+    model = small_lid()
+    for seconds in (0.12, 0.5, 1.0, 2.7, 7.0):
+        with torch.inference_mode():
+            logits = model(torch.randn(2, int(seconds * 16000)) * 0.1)
+        assert logits.shape == (2, 5) and torch.isfinite(logits).all()
+
+
+def test_a_mixed_length_batch_equals_each_window_alone():
+    model = small_lid()
+    rng = np.random.default_rng(0)
+    windows = [torch.from_numpy(rng.standard_normal(n).astype(np.float32) * 0.1) for n in (8000, 16000, 11230, 3300)]
+    mel, frames = pad_windows(windows, model.logmel)
+    with torch.inference_mode():
+        batched = model.forward_features(mel, frames)
+        alone = torch.cat([model(w[None]) for w in windows])
+        unmasked = model.forward_features(mel)
+    assert torch.allclose(batched, alone, atol=1e-4), float((batched - alone).abs().max())
+    # without the frame counts the step would attend to the padding
+    assert not torch.allclose(unmasked[3], alone[3], atol=1e-3)
+
+
+def test_the_padded_mode_is_the_window_followed_by_silence_up_to_30_s():
+    unpadded, padded = small_lid(), small_lid(padded=True)
+    x = torch.randn(1, 16000) * 0.1
+    with torch.inference_mode():
+        by_hand = unpadded(torch.nn.functional.pad(x, (0, 30 * 16000 - x.shape[1])))
+        assert torch.allclose(padded(x), by_hand, atol=1e-5)
+        assert not torch.allclose(padded(x), unpadded(x), atol=1e-3)
+
+
+def test_a_saved_whisper_lid_loads_through_load_model_within_the_int8_step(tmp_path):
+    model = small_lid()
+    cfg = model.cfg
+    info = ModelInfo(["eng", "deu", "fra", "spa", "cmn"], cfg, model.features, version="test")
+    loaded, again = load_model(save_model(model, info, tmp_path / "m.safetensors"))
+    assert isinstance(loaded, WhisperLID) and again.config == cfg and again.languages == info.languages
+    x = torch.randn(2, 16000) * 0.1
+    with torch.inference_mode():
+        a, b = loaded(x).softmax(-1), model(x).softmax(-1)
+    assert (a - b).abs().max() < 0.05
+    with pytest.raises(TypeError):
+        WhisperLIDConfig.from_dict({"n_languages": 5, "no_such_field": 1})
+
+
+@pytest.fixture(scope="module")
+def whisper_files(tmp_path_factory):
+    """Whisper-base's encoder and language step converted from the `peer` extra's packages."""
+    pytest.importorskip("faster_whisper")
+    out = tmp_path_factory.mktemp("whisper")
+    subprocess.run([sys.executable, str(REPO / "tools" / "convert_whisper_encoder.py"), str(out)], check=True)
+    return out / "whisper-base-encoder.safetensors", out / "whisper-base-langid.safetensors"
+
+
+@pytest.mark.e2e
+def test_tiny_distillation_brings_the_unpadded_step_toward_the_padded_teacher(tmp_path, whisper_files):
+    encoder, langid = (str(f) for f in whisper_files)
+    cfg = tiny_config(
+        tmp_path,
+        architecture="whisper-lid",
+        encoder=encoder,
+        language_step=langid,
+        teacher=langid,
+        teacher_weight=1.0,
+        model={},
+        steps=8,
+        eval_every=8,
+        batch_size=4,
+        lr=3e-4,
+        warmup_steps=1,
+        crop_s=(0.5, 1.0),
+    )
+    torch.manual_seed(0)
+    trainer = Trainer(cfg, progress_bar=False)
+    assert len(trainer.languages) == 99 and set(CORE) <= set(trainer.languages)
+    bank = trainer.train_bank
+    idx = torch.arange(0, len(bank), len(bank) // 6)[:6]
+    ones = torch.ones(len(idx), dtype=torch.float64)
+    wav = bank.crop(idx, 16000, ones, ones.float() * 0.5)  # centred 1-s windows, no augmentation
+    target = trainer.teacher(wav)  # the same network padded to 30 s
+
+    def divergence() -> float:
+        trainer.model.eval()
+        with torch.no_grad():
+            log_p = torch.log_softmax(trainer.model(wav), -1)
+        return float((target * (target.clamp_min(1e-12).log() - log_p)).sum(-1).mean())
+
+    before = divergence()
+    trainer.run()
+    after = divergence()
+    assert after < 0.5 * before, (before, after)  # measured: 2.32 -> 0.40
+    model, info = load_model(tmp_path / "run" / "model.safetensors")
+    assert isinstance(model, WhisperLID) and info.languages == trainer.languages
+    assert info.training["config"]["teacher"] == langid
