@@ -38,8 +38,8 @@ def quick_run(tmp_path_factory, shipped_model) -> tuple[argparse.Namespace, dict
 def test_report_holds_every_measured_number(quick_run) -> None:
     args, report, md = quick_run
     assert f"Reproduce: `{report['command']}`" in md
-    assert list(report["models"]) == ["streamlid-v3", "streamlid-v3-small"]  # base and small by default
-    assert "| measure | streamlid-v3 | streamlid-v3-small |" in md
+    assert list(report["models"]) == ["streamlid-v4", "streamlid-v3-small"]  # base and small by default
+    assert "| measure | streamlid-v4 | streamlid-v3-small |" in md
     for name, r in report["models"].items():
         assert f"## {name} (models/{name}.safetensors)" in md
         for seconds, a in r["accuracy"].items():

@@ -76,7 +76,7 @@ def stream_all(url: str, realtime: bool, during=None) -> list[list[dict]]:
             send_file(dev_clip(path), url + "/audio", events[i].extend, realtime=realtime, token=TOKEN)
             for i, path in enumerate(RIGHT.values())
         ]
-        await asyncio.wait_for(asyncio.gather(*sends, *([during()] if during else [])), 60)
+        await asyncio.wait_for(asyncio.gather(*sends, *([during()] if during else [])), 120)
         return events
 
     return asyncio.run(main())
@@ -108,7 +108,7 @@ def test_concurrent_clients_get_their_languages_and_the_feed_sees_every_stream(r
     async def feed_until(n: int, subscribed: asyncio.Event) -> list[dict]:
         async with connect(f"{ray_url}/events?token={TOKEN}") as ws:
             hello = json.loads(await ws.recv())  # sent once the subscriber is registered
-            assert hello["type"] == "hello" and hello["model"]["name"] == "streamlid-v3"
+            assert hello["type"] == "hello" and hello["model"]["name"] == "streamlid-v4"
             subscribed.set()
             got = []
             while sum(m["type"] == "summary" for m in got) < n:

