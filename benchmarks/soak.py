@@ -37,7 +37,7 @@ from streamlid.audio import load_mono_16k  # noqa: E402
 from streamlid.checkpoint import DEFAULT_MODEL  # noqa: E402
 from streamlid.model import CRNN, ModelConfig, ModelInfo, save_model  # noqa: E402
 
-CLIP = ROOT.parent / "shared/data/real/udhr_omniglot/eng/reader-english-american-english_american.opus"
+CLIP = ROOT / "tests/fixtures/speech/real/asterisk_debian/eng/allison_smith-dictate_play_help.opus"  # 10.2 s
 RATE = 16000
 CHUNK = 0.05
 STEP = int(CHUNK * RATE)

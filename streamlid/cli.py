@@ -73,7 +73,9 @@ def cmd_listen(args: argparse.Namespace) -> int:
         if warning:
             print(f"streamlid listen: warning: {warning}", file=sys.stderr, flush=True)
     classifier, languages = load_classifier(args)
-    options = replace_options(stream_options(args, languages), level_interval=0.1 if args.tui else 0.0)
+    options = replace_options(
+        stream_options(args, languages, classifier.languages), level_interval=0.1 if args.tui else 0.0
+    )
     stream = LanguageStream(classifier, source.sample_rate, source.channels, options)
     info = {
         "source": source.description,
@@ -150,7 +152,7 @@ def cmd_identify(args: argparse.Namespace) -> int:
     if args.top < 1:
         raise UsageError(f"--top must be at least 1, not {args.top}")
     classifier, languages = load_classifier(args)
-    options = replace_options(stream_options(args, languages), ring_seconds=15.0)
+    options = replace_options(stream_options(args, languages, classifier.languages), ring_seconds=15.0)
     failed = 0
     show_progress = not args.json and len(args.files) > 1 and sys.stderr.isatty()
     for path in tqdm(args.files, desc="identify", unit="file", disable=not show_progress):

@@ -53,6 +53,7 @@ async def send_file(
     token: str | None = None,
     chunk: float = 0.1,
     unknown: bool | None = None,
+    prefer: list[str] | None = None,
 ) -> dict:
     """Stream a file and hand each event to `on_events` as it arrives; returns the summary event."""
     audio, rate = read_audio(path)
@@ -67,6 +68,8 @@ async def send_file(
             start.update(languages=languages, label=Path(path).name)
             if unknown is not None:  # absent: the server's setting
                 start["unknown"] = unknown
+            if prefer is not None:
+                start["prefer"] = prefer
             await ws.send(json.dumps(start))
             expect(json.loads(await ws.recv()), "started")
             sender = asyncio.create_task(_send_audio(ws, audio, rate, realtime, chunk))
@@ -137,6 +140,11 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="JSON lines: one event per line (as listen --json)")
     p.add_argument("--languages", default=None, help="restrict to these languages, comma-separated codes")
     p.add_argument(
+        "--prefer",
+        default=None,
+        help="languages you expect, comma-separated: more likely, not exclusive (listen --help)",
+    )
+    p.add_argument(
         "--unknown",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -149,9 +157,12 @@ def run(args: argparse.Namespace) -> int:
 
     sink = JsonLines() if args.json else LiveLine()
     languages = [c.strip() for c in args.languages.split(",") if c.strip()] if args.languages else None
+    prefer = [c.strip() for c in args.prefer.split(",") if c.strip()] if args.prefer else None
     token = token_from_env(args.token)
     try:
-        asyncio.run(send_file(args.file, args.url, sink, not args.fast, languages, token, unknown=args.unknown))
+        asyncio.run(
+            send_file(args.file, args.url, sink, not args.fast, languages, token, unknown=args.unknown, prefer=prefer)
+        )
     except ClientError as e:
         print(f"streamlid send: error: {e}", file=sys.stderr)
         return 1

@@ -132,14 +132,16 @@ def name(code: str | None) -> str | None:
     return NAMES.get(code, code)
 
 
-def parse_languages(text: str | None, known: list[str]) -> list[str] | None:
+def parse_languages(
+    text: str | None, known: list[str], option: str = "--languages", at_least: int = 2
+) -> list[str] | None:
     """'eng,deu' -> ['eng', 'deu'], checked against the model's languages (ValueError with the valid ones)."""
     if not text:
         return None
     codes = [c.strip().lower() for c in text.split(",") if c.strip()]
     unknown = [c for c in codes if c not in known]
     if unknown:
-        raise ValueError(f"unknown language(s) {', '.join(unknown)}; the model knows: {' '.join(known)}")
-    if len(set(codes)) < 2:
-        raise ValueError("--languages needs at least two different languages")
+        raise ValueError(f"{option}: unknown language(s) {', '.join(unknown)}; the model knows: {' '.join(known)}")
+    if len(set(codes)) < at_least:
+        raise ValueError(f"{option} needs at least {at_least} different languages")
     return list(dict.fromkeys(codes))

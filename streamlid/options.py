@@ -31,6 +31,13 @@ def add_model_options(p: argparse.ArgumentParser, window: float = DEFAULTS.windo
         help="restrict to these languages, comma-separated ISO 639-3 codes (e.g. eng,deu); probabilities are renormalised over them",
     )
     g.add_argument(
+        "--prefer",
+        default=None,
+        metavar="CODES",
+        help="languages you expect, comma-separated (e.g. eng,deu): more likely than the rest, not exclusive;"
+        " a switch to one of them needs less evidence",
+    )
+    g.add_argument(
         "--unknown",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -45,6 +52,13 @@ def add_model_options(p: argparse.ArgumentParser, window: float = DEFAULTS.windo
     )
     g.add_argument(
         "--hop", type=float, default=DEFAULTS.hop, help="seconds of new speech between analyses [%(default)s]"
+    )
+    g.add_argument(
+        "--steady-hop",
+        type=float,
+        default=DEFAULTS.steady_hop,
+        help="seconds between analyses while the decision is steady (confident, and the last windows agree);"
+        " every --hop again on a change, a drop in confidence or a new utterance; 0 analyses every hop [%(default)s]",
     )
     g.add_argument(
         "--min-window",
@@ -103,7 +117,12 @@ def check_range(option: str, value: float, low: float, high: float, unit: str = 
         raise UsageError(f"{option} must be from {low:g} to {high:g}{unit}, not {value:g}")
 
 
-def stream_options(args: argparse.Namespace, languages: list[str] | None) -> StreamOptions:
+def stream_options(args: argparse.Namespace, languages: list[str] | None, model_languages: list[str]) -> StreamOptions:
+    """StreamOptions from the command line; `languages` as load_classifier checked them."""
+    try:
+        prefer = parse_languages(args.prefer, model_languages, "--prefer", at_least=1) or []
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     check_range("--window", args.window, 0.1, 30, " s")
     if args.min_window is None:  # not typed: the default, or --window when that is shorter
         min_window = min(DEFAULTS.min_window, args.window)
@@ -111,6 +130,7 @@ def stream_options(args: argparse.Namespace, languages: list[str] | None) -> Str
         check_range("--min-window", args.min_window, 0.1, args.window, " s (--window)")
         min_window = args.min_window
     check_range("--hop", args.hop, 0.01, args.window, " s (--window)")
+    check_range("--steady-hop", args.steady_hop, 0, 30, " s")
     check_range("--switch-prob", args.switch_prob, 0, 1)
     check_range("--confident", args.confident, 0, 1)
     try:
@@ -118,8 +138,10 @@ def stream_options(args: argparse.Namespace, languages: list[str] | None) -> Str
             DEFAULTS,
             window=args.window,
             hop=args.hop,
+            steady_hop=args.steady_hop,
             min_window=min_window,
             languages=tuple(languages) if languages else None,
+            prefer=tuple(prefer),
             unknown=args.unknown,
             vad_aggressiveness=args.vad_aggressiveness,
             vad_frame_ms=args.vad_frame_ms,

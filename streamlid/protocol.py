@@ -24,7 +24,7 @@ from .stream import LanguageStream, Scorer, StreamOptions
 
 PROTOCOL_VERSION = 2  # 2: the open set (state speech-unknown, language null; start.unknown)
 FORMATS = {"int16": np.dtype("<i2"), "float32": np.dtype("<f4")}
-START_FIELDS = {"type", "sample_rate", "channels", "format", "languages", "unknown", "label"}
+START_FIELDS = {"type", "sample_rate", "channels", "format", "languages", "prefer", "unknown", "steady_hop", "label"}
 MAX_TEXT_BYTES = 64 * 1024
 TOKEN_VARIABLE = "STREAMLID_TOKEN"  # the token, when no --token is given
 
@@ -117,6 +117,8 @@ class AudioFormat:
     languages: tuple[str, ...] | None = None
     label: str = ""
     unknown: bool | None = None  # StreamOptions.unknown: None = the server's setting
+    prefer: tuple[str, ...] | None = None  # StreamOptions.prefer: None = the server's setting
+    steady_hop: float | None = None  # StreamOptions.steady_hop: None = the server's setting
 
     @property
     def frame_bytes(self) -> int:
@@ -166,13 +168,26 @@ def parse_start(msg: dict, model_languages: list[str]) -> AudioFormat:
                 f"start: unknown language(s) {', '.join(unknown)}; the model knows {' '.join(model_languages)}"
             )
         languages = tuple(dict.fromkeys(languages))
+    prefer = msg.get("prefer")
+    if prefer is not None:
+        if not isinstance(prefer, list) or not all(isinstance(c, str) for c in prefer):
+            raise ProtocolError("start: prefer must be a list of language codes, or null")
+        unknown = [c for c in prefer if c not in model_languages]
+        if unknown:
+            raise ProtocolError(f"start: unknown preferred language(s) {', '.join(unknown)}")
+        prefer = tuple(dict.fromkeys(prefer))
+    steady_hop = msg.get("steady_hop")
+    if steady_hop is not None and (
+        isinstance(steady_hop, bool) or not isinstance(steady_hop, int | float) or not 0 <= steady_hop <= 30
+    ):
+        raise ProtocolError(f"start: steady_hop must be a number of seconds from 0 to 30, not {json.dumps(steady_hop)}")
     unknown = msg.get("unknown")
     if unknown is not None and not isinstance(unknown, bool):
         raise ProtocolError(f"start: unknown must be true, false or null, not {json.dumps(unknown)}")
     label = msg.get("label", "")
     if not isinstance(label, str) or len(label) > 100:
         raise ProtocolError("start: label must be a string of at most 100 characters")
-    return AudioFormat(rate, channels, fmt, languages, label, unknown)
+    return AudioFormat(rate, channels, fmt, languages, label, unknown, prefer, steady_hop)
 
 
 def decode_frame(data: bytes, fmt: AudioFormat, max_seconds: float) -> np.ndarray:
@@ -265,7 +280,11 @@ class AudioSession:
             raise ProtocolError(f"the server is at its limit of {self.options.max_streams} audio streams")
         o = self.stream_options
         options = replace(
-            o, languages=fmt.languages or o.languages, unknown=o.unknown if fmt.unknown is None else fmt.unknown
+            o,
+            languages=fmt.languages or o.languages,
+            unknown=o.unknown if fmt.unknown is None else fmt.unknown,
+            prefer=o.prefer if fmt.prefer is None else fmt.prefer,
+            steady_hop=o.steady_hop if fmt.steady_hop is None else float(fmt.steady_hop),
         )
         self.format = fmt
         self.stream = LanguageStream(self.classifier, fmt.sample_rate, fmt.channels, options)

@@ -32,7 +32,9 @@ def run(args: argparse.Namespace) -> int:
         return run_on_ray(args)
     options = server_options(args, args.host, args.port)
     classifier, languages = load_classifier(args)
-    server = LiveServer(classifier, options, stream_options(args, languages), str(args.model or ""))
+    server = LiveServer(
+        classifier, options, stream_options(args, languages, classifier.languages), str(args.model or "")
+    )
     return asyncio.run(_serve_until_signal(server))
 
 
@@ -67,10 +69,12 @@ def run_on_ray(args: argparse.Namespace) -> int:
     except ModuleNotFoundError as e:
         raise UsageError(f"--backend ray needs {e.name}: pip install 'streamlid[ray]'") from None
     options = server_options(args, args.host, args.port)
-    _, languages = load_classifier(args)  # the model and --languages are checked here, before deploying
+    classifier, languages = load_classifier(args)  # the model and --languages are checked here, before deploying
     start_ray(options)
     serve.run(
-        application(options, stream_options(args, languages), args.model, args.compute, args.threads),
+        application(
+            options, stream_options(args, languages, classifier.languages), args.model, args.compute, args.threads
+        ),
         name="streamlid",
         route_prefix="/",
     )

@@ -243,6 +243,8 @@ class LiveServer:
                 results = [[] for _ in batch]
             for (sid, _), events in zip(batch, results, strict=True):
                 self.publish(sid, events)
+            if any(stream.pending for _, stream in batch):  # adaptive analysis stopped after a window
+                self._audio_in.set()
             async with self._stepped:
                 self._stepped.notify_all()
 

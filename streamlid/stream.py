@@ -8,11 +8,17 @@
 
 Producers on another thread (an audio callback) call `write` only; the consumer calls `process`.
 Servers that batch windows of many streams into one forward pass use `advance` and `complete` instead
-of `process`.
+of `process`, and call them again while `pending` (see `advance`).
+
+Adaptive analysis: a window is due every `hop` seconds of speech, but while the decision is steady (held
+with a confident smoothed probability, and the last two windows agreed with it) only one hop in
+`steady_hop / hop` is analysed; the next new utterance, a drop in confidence or a window that disagrees
+brings back every hop. The skipped windows are counted in the next `posteriors` event and the stats.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -41,10 +47,12 @@ class StreamOptions:
     window: float = 2.0  # longest analysis window, seconds of speech (benchmarks/results/sweep_v3b.json)
     min_window: float = 0.5  # the first window of an utterance once this much speech is in
     hop: float = 0.25  # a new window after this much new speech
+    steady_hop: float = 1.0  # ... while the decision is steady (rounded to whole hops; <= hop: every hop)
     reset_after: float = 1.0  # a pause this long starts the next window afresh
     ring_seconds: float = 30.0  # audio the ring buffer holds before it overwrites the oldest
     level_interval: float = 0.0  # seconds between `level` events; 0 = none
     languages: tuple[str, ...] | None = None  # restrict decisions to these (renormalised)
+    prefer: tuple[str, ...] = ()  # likely languages, not exclusive (smoothing's prefer_weight)
     # "none of the languages" as a decision (state speech-unknown): None = when the model has an open set
     # and `languages` does not restrict (a restriction is a forced choice unless this is True)
     unknown: bool | None = None
@@ -56,10 +64,17 @@ class StreamOptions:
             raise ValueError(f"need 0.1 <= min_window <= window, got {self.min_window} and {self.window}")
         if self.hop <= 0 or self.hop > self.window:
             raise ValueError(f"hop must be in (0, window], not {self.hop}")
+        if not 0 <= self.steady_hop <= 30:
+            raise ValueError(f"steady_hop must be from 0 to 30 s, not {self.steady_hop}")
         if self.window > 30:
             raise ValueError("window must be at most 30 s")
         if self.ring_seconds <= 0:
             raise ValueError("ring_seconds must be positive")
+
+    @property
+    def steady_every(self) -> int:
+        """While the decision is steady, one hop in this many is analysed (1: every hop)."""
+        return max(1, round(self.steady_hop / self.hop))
 
 
 @dataclass
@@ -70,7 +85,8 @@ class StreamStats:
     nonfinite_samples: int = 0
     clipped_samples: int = 0
     speech_seconds: float = 0.0
-    windows: int = 0
+    windows: int = 0  # analysed
+    skipped_windows: int = 0  # due, but skipped while the decision was steady
 
     def to_dict(self) -> dict:
         return {k: rounded(v, 3) if isinstance(v, float) else v for k, v in self.__dict__.items()}
@@ -107,6 +123,10 @@ class LanguageStream:
         self._samples = 0  # 16 kHz samples labelled by the VAD: the stream clock
         self._speech = np.zeros(0, dtype=np.float32)  # recent speech, at most one window
         self._since_window = 0
+        self._skipped = 0  # windows skipped since the last analysed one
+        self._agreeing = 0  # windows in a row that agreed with a confident decision; 2: it is steady
+        self._labelled: deque[tuple[np.ndarray, bool]] = deque()  # VAD frames not yet taken in
+        self._flushed = False
         self._silence_run = 0
         self._in_speech = False
         self._level_next = 0.0
@@ -116,7 +136,7 @@ class LanguageStream:
         self._reported_overflows = 0
         self._window_sum: np.ndarray | None = None  # summed log-probs, for the summary
         self._segments: list[dict] = []
-        self._pending: list[dict | tuple[float, float]] = []  # events and (t, window length) slots
+        self._pending: list[dict | tuple[float, float, int]] = []  # events and (t, length, skipped) slots
         self._windows: list[np.ndarray] = []
         self.set_languages(self.options.languages)
 
@@ -137,7 +157,10 @@ class LanguageStream:
             if unknown is None
             else unknown and (self.model_open_set or restricted)
         )
-        self.decider = Decider(langs, self.options.smoothing, self.unknown)
+        unknown_preferred = [c for c in self.options.prefer if c not in self.model_languages]
+        if unknown_preferred:
+            raise ValueError(f"unknown preferred language(s): {', '.join(unknown_preferred)}")
+        self.decider = Decider(langs, self.options.smoothing, self.unknown, self.options.prefer)
         self._window_sum, self._window_count = None, 0
 
     def class_log_probs(self, model_log_probs: np.ndarray) -> np.ndarray:
@@ -186,22 +209,37 @@ class LanguageStream:
 
     # -- processing ------------------------------------------------------------------------------
     def process(self) -> list[dict]:
-        windows = self.advance()
-        return self.complete(self.classifier.log_probs(windows) if windows else np.zeros((0, 0)))
+        return self._drain(last=False)
 
     def close(self) -> list[dict]:
         """Flush what is buffered, analyse the last speech, and end with a `summary` event."""
-        windows = self.advance(last=True)
-        events = self.complete(self.classifier.log_probs(windows) if windows else np.zeros((0, 0)))
-        return events + [self._emit(self._summary())]
+        return self._drain(last=True) + [self._emit(self._summary())]
+
+    def _drain(self, last: bool) -> list[dict]:
+        events: list[dict] = []
+        while True:
+            windows = self.advance(last)
+            events += self.complete(self.classifier.log_probs(windows) if windows else np.zeros((0, 0)))
+            if not self.pending:
+                return events
+
+    @property
+    def pending(self) -> bool:
+        """Audio is labelled but not yet taken in: call `advance` (and `complete`) again."""
+        return bool(self._labelled)
 
     def advance(self, last: bool = False) -> list[np.ndarray]:
-        """Run the audio path up to the model; return the windows the model must score, in order."""
+        """Run the audio path up to the model; return the windows the model must score, in order. With
+        adaptive analysis on, it stops after a window, since whether the next one is due depends on that
+        window's score: then `pending` is true until the rest is taken in."""
         self._check_drops()
-        x = self.resampler(self.ring.read(), last=last)
-        for frame, speech in self.vad.process(x):
-            self._frame(frame, speech)
-        if last:
+        if not self._flushed:
+            self._labelled.extend(self.vad.process(self.resampler(self.ring.read(), last=last)))
+            self._flushed = last
+        adaptive = self.options.steady_every > 1
+        while self._labelled and not (adaptive and self._windows):
+            self._frame(*self._labelled.popleft())
+        if last and not self._labelled:
             self._end_of_speech(final=True)
         return list(self._windows)  # kept until `complete`: an interrupted step loses no window
 
@@ -211,7 +249,7 @@ class LanguageStream:
         k = 0
         for item in self._pending:
             if isinstance(item, tuple):
-                events += self._window_events(item[0], item[1], log_probs[k])
+                events += self._window_events(*item, log_probs[k])
                 k += 1
             elif item["type"] == "pause":
                 self.decider.pause()
@@ -287,10 +325,12 @@ class LanguageStream:
             if self._silence_run >= o.reset_after * SAMPLE_RATE and self._speech.size:
                 self._speech = np.zeros(0, dtype=np.float32)
                 self._since_window = 0
+                self._agreeing = 0
                 self._pending.append({"type": "pause"})  # resolved in order by `complete`, like silence
             return
         if not self._in_speech:
             self._in_speech = True
+            self._agreeing = 0  # a new utterance is analysed every hop until it agrees again
             self._pending.append(
                 {
                     "type": "vad",
@@ -305,12 +345,18 @@ class LanguageStream:
         self._speech = np.concatenate([self._speech, frame])[-max_len:]
         self._since_window += frame.size
         if self._speech.size >= o.min_window * SAMPLE_RATE and self._since_window >= o.hop * SAMPLE_RATE:
-            self._queue_window()
+            if self._agreeing >= 2 and self._skipped + 1 < o.steady_every:
+                self._skipped += 1
+                self.stats.skipped_windows += 1
+                self._since_window = 0
+            else:
+                self._queue_window()
 
     def _queue_window(self) -> None:
         self._windows.append(self._speech.copy())
-        self._pending.append((self.t, self._speech.size / SAMPLE_RATE))
+        self._pending.append((self.t, self._speech.size / SAMPLE_RATE, self._skipped))
         self._since_window = 0
+        self._skipped = 0
 
     def _end_of_speech(self, final: bool = False) -> None:
         """Speech stopped: analyse what the last window missed, then mark the decision as silence."""
@@ -330,19 +376,23 @@ class LanguageStream:
         )
         self._pending.append({"type": "silence", "t": rounded(self.t, 3)})  # resolved in order by `complete`
 
-    def _window_events(self, t: float, length: float, model_log_probs: np.ndarray) -> list[dict]:
+    def _window_events(self, t: float, length: float, skipped: int, model_log_probs: np.ndarray) -> list[dict]:
         self.stats.windows += 1
         lp = self.class_log_probs(model_log_probs)
         self._window_sum = lp if self._window_sum is None else self._window_sum + lp
         self._window_count += 1
         before = self.decider.decision
-        decision, changed = self.decider.update(lp)
+        decision, changed = self.decider.update(lp, hops=skipped + 1)
+        held = self.decider.held
+        agrees = held is not None and int(np.argmax(lp)) == held and decision.confidence >= self.decider.needed(held)
+        self._agreeing = self._agreeing + 1 if agrees else 0
         n = len(self.languages)
         posteriors = {
             "type": "posteriors",
             "t": rounded(t, 3),
             "speech": True,
             "window": rounded(length, 3),
+            "skipped": skipped,
             "probs": probs_dict(self.languages, self.decider.probs[:n]),
             "window_probs": probs_dict(self.languages, np.exp(lp[:n])),
         }

@@ -112,23 +112,25 @@ def test_defaults_are_the_stream_defaults():
     assert (args.switch_prob, args.confident) == (d.smoothing.switch_prob, d.smoothing.confident)
     assert args.device is None and args.input is None and not args.fast and not args.json
     assert args.model is None and args.languages is None and args.compute == "auto"
-    assert options.stream_options(args, None) == d
+    assert options.stream_options(args, None, LANGS) == d
 
 
 def test_options_reach_the_stream_options():
     args = cli.build_parser().parse_args(
         "identify a.wav b.ogg --json --top 5 --window 3 --hop 0.5 --min-window 2 --languages eng,deu "
-        "--vad-aggressiveness 3 --vad-frame-ms 20 --switch-prob 0.1 --confident 0.8 --compute cpu --threads 2".split()
+        "--vad-aggressiveness 3 --vad-frame-ms 20 --switch-prob 0.1 --confident 0.8 --compute cpu --threads 2 "
+        "--prefer fra,ENG".split()
     )
     assert [p.name for p in args.files] == ["a.wav", "b.ogg"] and args.json and args.top == 5
-    o = options.stream_options(args, ["eng", "deu"])
+    o = options.stream_options(args, ["eng", "deu"], LANGS)
     assert (o.window, o.hop, o.min_window, o.languages) == (3.0, 0.5, 2.0, ("eng", "deu"))
+    assert o.prefer == ("fra", "eng")
     args.min_window = 4.0  # typed longer than --window: refused, no longer clamped in silence
     with pytest.raises(options.UsageError, match="--min-window must be from 0.1 to 3 s"):
-        options.stream_options(args, None)
+        options.stream_options(args, None, LANGS)
     args.min_window = None  # not typed: the default, shortened to a short --window
     args.window, args.hop = 0.3, 0.1
-    assert options.stream_options(args, None).min_window == 0.3
+    assert options.stream_options(args, None, LANGS).min_window == 0.3
     assert (o.vad.aggressiveness, o.vad.frame_ms) == (3, 20)
     assert (o.smoothing.switch_prob, o.smoothing.confident) == (0.1, 0.8)
 
@@ -192,8 +194,9 @@ def test_entry_point_runs_as_a_module():
     [
         (["--device", "1"], ["either --device or --input"]),
         (["--languages", "eng,xyz"], ["xyz", "eng deu fra spa cmn rus"]),
-        (["--languages", "eng"], ["at least two"]),
-        (["--languages", "eng,ENG"], ["at least two"]),
+        (["--languages", "eng"], ["at least 2"]),
+        (["--languages", "eng,ENG"], ["at least 2"]),
+        (["--prefer", "eng,xyz"], ["--prefer: unknown language(s) xyz", "eng deu fra spa cmn rus"]),
         (["--window", "0.05"], ["--window must be from 0.1 to 30 s, not 0.05"]),
         (["--hop", "0"], ["hop"]),
         (["--hop", "5"], ["hop"]),

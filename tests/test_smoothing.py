@@ -190,8 +190,47 @@ def test_pause_applies_to_one_window_only():
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"switch_prob": -0.1}, {"switch_prob": 1.5}, {"pause_switch_prob": 2}, {"confident": 1.1}, {"evidence_weight": 0}],
+    [
+        {"switch_prob": -0.1},
+        {"switch_prob": 1.5},
+        {"pause_switch_prob": 2},
+        {"confident": 1.1},
+        {"evidence_weight": 0},
+        {"prefer_weight": 0},
+        {"recent_weight": -1},
+    ],
 )
 def test_bad_options_are_refused(kwargs):
     with pytest.raises(ValueError):
         SmoothingOptions(**kwargs)
+
+
+def windows_to_decide(d: Decider, language: str, p: float) -> int:
+    for n in range(1, 200):
+        decision, _ = d.update(evidence({language: p}))
+        if decision.language == language:
+            return n
+    raise AssertionError("never decided")
+
+
+def test_a_preferred_language_starts_likelier_and_is_decided_sooner_not_exclusively():
+    opts = SmoothingOptions(switch_prob=0.1, prefer_weight=10.0)
+    d = Decider(LANGS, opts, prefer=("fra",))
+    assert d.probs[LANGS.index("fra")] == pytest.approx(10 / 13)  # the prior before any window
+    assert d.probs.sum() == pytest.approx(1.0)
+    plain = windows_to_decide(Decider(LANGS, opts), "fra", 0.5)
+    assert windows_to_decide(Decider(LANGS, opts, prefer=("fra",)), "fra", 0.5) < plain
+    # not exclusive: a language that is not preferred is still decided, only later
+    assert windows_to_decide(Decider(LANGS, opts, prefer=("fra",)), "deu", 0.6) >= windows_to_decide(
+        Decider(LANGS, opts), "deu", 0.6
+    )
+
+
+def test_a_language_decided_before_comes_back_sooner_with_recent_weight():
+    def back_to_eng(recent_weight: float) -> int:
+        d = Decider(LANGS, SmoothingOptions(switch_prob=0.05, recent_weight=recent_weight))
+        windows_to_decide(d, "eng", 0.9)
+        windows_to_decide(d, "deu", 0.9)
+        return windows_to_decide(d, "eng", 0.3)
+
+    assert back_to_eng(10.0) < back_to_eng(1.0)

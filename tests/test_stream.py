@@ -61,10 +61,11 @@ def test_speech_on_and_off_are_reported_once_each_with_levels(reference):
     assert first["t"] - on["t"] == pytest.approx(first["window"], abs=0.031)
 
 
-def test_windows_grow_to_the_window_length_and_hop(reference):
-    events, _ = reference
+def test_windows_grow_to_the_window_length_and_hop(random_classifier, speech_16k):
+    o = StreamOptions(steady_hop=0)  # every hop (adaptive analysis has its own tests below)
+    events, _ = run_stream(random_classifier, speech_16k, options=o)
     posts = kinds(events, "posteriors")
-    o = StreamOptions()
+    assert all(p["skipped"] == 0 for p in posts)
     assert max(p["window"] for p in posts) == pytest.approx(o.window, abs=1e-6)
     hops = np.diff([p["t"] for p in posts[:-1]])  # the last one may come early, at the end of speech
     assert np.all(np.abs(hops - o.hop) <= 0.031), hops
@@ -266,16 +267,21 @@ def test_the_decision_holds_through_silence(random_classifier, speech_16k):
 
 
 def scripted(stream: LanguageStream, audio: np.ndarray, probs_for, chunk: int = 1600) -> list[dict]:
-    """Drive a stream through advance/complete (the server's path) with chosen model outputs."""
+    """Drive a stream through advance/complete (the server's path) with chosen model outputs:
+    `probs_for(n, t)` for the n-th window scored, which ends at t seconds (exact with adaptive analysis,
+    whose `advance` stops after each window)."""
     events, n = [], 0
     for i in range(0, audio.size + chunk, chunk):
         last = i >= audio.size
         if not last:
             stream.write(audio[i : i + chunk])
-        windows = stream.advance(last=last)
-        lp = np.array([np.log(probs_for(n + k, w)) for k, w in enumerate(windows)]).reshape(len(windows), len(LANGS))
-        n += len(windows)
-        events += stream.complete(lp)
+        while True:
+            windows = stream.advance(last=last)
+            lp = np.array([np.log(probs_for(n + k, stream.t)) for k in range(len(windows))])
+            n += len(windows)
+            events += stream.complete(lp.reshape(len(windows), len(LANGS)))
+            if not stream.pending:
+                break
     return events + stream.close()
 
 
@@ -288,8 +294,8 @@ def one_hot_ish(lang: str, p: float = 0.9) -> np.ndarray:
 def test_a_language_change_is_reported(speech_16k):
     speech = speech_16k[SR // 2 : SR // 2 + 4 * SR]
     audio = np.concatenate([speech, speech, speech])  # continuous speech, 12 s
-    stream = LanguageStream(None, model_languages=LANGS)
-    events = scripted(stream, audio, lambda n, w: one_hot_ish("eng" if n < 20 else "deu"))
+    stream = LanguageStream(None, model_languages=LANGS, options=StreamOptions(steady_hop=0))
+    events = scripted(stream, audio, lambda n, t: one_hot_ish("eng" if n < 20 else "deu"))
     check_events(events, LANGS)
     changes = kinds(events, "change")
     assert len(changes) == 1
@@ -305,11 +311,88 @@ def test_a_language_change_is_reported(speech_16k):
     assert summary["stats"]["windows"] == len(posts)
 
 
+# -- adaptive analysis -----------------------------------------------------------------------------------
+
+
+def continuous_speech(speech_16k: np.ndarray, seconds: int) -> np.ndarray:
+    speech = speech_16k[SR // 2 : SR // 2 + 4 * SR]
+    return np.tile(speech, seconds // 4 + 1)[: seconds * SR]
+
+
+def every_hop_windows(audio: np.ndarray) -> int:
+    stream = LanguageStream(None, model_languages=LANGS, options=StreamOptions(steady_hop=0))
+    return len(kinds(scripted(stream, audio, lambda n, t: one_hot_ish("eng")), "posteriors"))
+
+
+def test_a_steady_decision_is_analysed_one_hop_in_four(speech_16k):
+    audio = continuous_speech(speech_16k, 12)
+    o = StreamOptions()  # steady_hop 1 s, hop 0.25 s: the default
+    assert o.steady_every == 4
+    stream = LanguageStream(None, model_languages=LANGS, options=o)
+    events = scripted(stream, audio, lambda n, t: one_hot_ish("eng", 0.95))
+    check_events(events, LANGS)
+    posts = kinds(events, "posteriors")
+    skipped = [p["skipped"] for p in posts]
+    first_decided = next(d["t"] for d in kinds(events, "decision") if d["language"] == "eng")
+    assert first_decided <= 1.5  # deciding is not slowed: every hop until then
+    assert all(k == 0 for p, k in zip(posts, skipped, strict=True) if p["t"] <= first_decided)
+    # steady after two agreeing windows, in every utterance (the clip's pauses start new ones)
+    assert skipped.count(3) >= 6, skipped
+    for i, k in enumerate(skipped):
+        if k:
+            assert skipped[i - 1] or (i >= 2 and skipped[i - 2 : i] == [0, 0]), skipped
+    stats = events[-1]["stats"]
+    assert stats["windows"] == len(posts) and stats["skipped_windows"] == sum(skipped) > 0
+    assert stats["windows"] + stats["skipped_windows"] == every_hop_windows(audio)
+    assert stats["windows"] < every_hop_windows(audio) / 2
+
+
+def test_a_window_that_disagrees_brings_back_every_hop_and_the_switch_is_still_quick(speech_16k):
+    audio = continuous_speech(speech_16k, 12)
+    stream = LanguageStream(None, model_languages=LANGS)
+    events = scripted(stream, audio, lambda n, t: one_hot_ish("eng" if t < 6.0 else "deu", 0.95))
+    check_events(events, LANGS)
+    posts = kinds(events, "posteriors")
+    first_deu = next(i for i, p in enumerate(posts) if p["t"] >= 6.0)
+    assert posts[first_deu - 1]["skipped"] == 3  # steady before the change
+    assert posts[first_deu + 1]["skipped"] == 0  # the next hop is analysed again
+    (change,) = kinds(events, "change")
+    assert change["to"] == "deu" and change["t"] - 6.0 <= 1.75  # at most a steady hop later than every hop
+
+
+def test_a_drop_in_confidence_brings_back_every_hop(speech_16k):
+    audio = continuous_speech(speech_16k, 12)
+    stream = LanguageStream(None, model_languages=LANGS)
+    events = scripted(stream, audio, lambda n, t: one_hot_ish("eng", 0.95 if t < 6.0 else 0.2))
+    posts = kinds(events, "posteriors")
+    late = [p for p in posts if p["t"] > 8.0]
+    assert late and all(p["skipped"] == 0 for p in late)  # the smoothed eng fell below confident
+    assert all(p["probs"]["eng"] < StreamOptions().smoothing.confident for p in late[1:])
+
+
+def test_a_new_utterance_after_a_pause_is_analysed_every_hop(speech_16k):
+    speech = continuous_speech(speech_16k, 6)
+    pause = np.zeros(2 * SR, dtype=np.float32)
+    stream = LanguageStream(None, model_languages=LANGS)
+    events = scripted(stream, np.concatenate([speech, pause, speech]), lambda n, t: one_hot_ish("eng", 0.95))
+    posts = kinds(events, "posteriors")
+    before = [p for p in posts if p["t"] < 6.1]
+    after = [p for p in posts if p["t"] > 8.0]
+    assert before[-1]["skipped"] > 0 and after[0]["skipped"] == 0 and after[1]["skipped"] == 0
+
+
+def test_adaptive_analysis_does_not_depend_on_chunk_size(random_classifier, speech_16k):
+    audio = np.concatenate([speech_16k, speech_16k])
+    a, _ = run_stream(random_classifier, audio, chunk=480)
+    b, _ = run_stream(random_classifier, audio)  # the whole 12 s at once
+    assert_same_events(a, b)
+
+
 def test_window_probs_are_the_model_output(speech_16k):
     rng = np.random.default_rng(0)
     table = [rng.dirichlet(np.ones(len(LANGS))) for _ in range(100)]
     stream = LanguageStream(None, model_languages=LANGS)
-    events = scripted(stream, speech_16k, lambda n, w: table[n])
+    events = scripted(stream, speech_16k, lambda n, t: table[n])
     posts = kinds(events, "posteriors")
     assert posts
     for n, p in enumerate(posts):
@@ -323,7 +406,7 @@ def test_languages_subset_renormalises(speech_16k):
     idx = [LANGS.index(c) for c in subset]
     opts = replace_options(StreamOptions(), languages=subset)
     stream = LanguageStream(None, options=opts, model_languages=LANGS)
-    events = scripted(stream, speech_16k, lambda n, w: table[n])
+    events = scripted(stream, speech_16k, lambda n, t: table[n])
     check_events(events, list(subset))
     posts = kinds(events, "posteriors")
     assert posts
@@ -337,10 +420,10 @@ def test_languages_subset_renormalises(speech_16k):
 
 def test_languages_subset_with_the_model(random_classifier, speech_16k):
     subset = ["spa", "eng", "cmn"]
-    opts = replace_options(StreamOptions(), languages=tuple(subset))
+    opts = replace_options(StreamOptions(steady_hop=0), languages=tuple(subset))  # the same windows
     events, stream = run_stream(random_classifier, speech_16k, chunk=1600, options=opts)
     check_events(events, subset)
-    full, _ = run_stream(random_classifier, speech_16k, chunk=1600)
+    full, _ = run_stream(random_classifier, speech_16k, chunk=1600, options=StreamOptions(steady_hop=0))
     for p, q in zip(kinds(events, "posteriors"), kinds(full, "posteriors"), strict=True):
         raw = np.array([q["window_probs"][c] for c in subset])
         np.testing.assert_allclose([p["window_probs"][c] for c in subset], raw / raw.sum(), atol=1e-3)
@@ -414,6 +497,7 @@ def test_level_events_when_asked_for(random_classifier, speech_16k):
         {"hop": 3.5},
         {"window": 31, "min_window": 1},
         {"ring_seconds": 0},
+        {"steady_hop": -1},
     ],
 )
 def test_bad_stream_options_are_refused(kwargs):
