@@ -12,7 +12,7 @@ import shlex
 
 import numpy as np
 import pytest
-from conftest import DATA, SR, write_wav
+from conftest import FIXTURES, SR, write_wav
 from matplotlib.image import imread
 
 from streamlid import bench
@@ -29,7 +29,9 @@ def bench_args(*argv: str) -> argparse.Namespace:
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory, shipped_model) -> tuple[argparse.Namespace, dict, str]:
     out = tmp_path_factory.mktemp("bench")
-    args = bench_args("--quick", "--conversations", "1", "--manifest", str(DATA / "manifest.csv"), "--out", str(out))
+    args = bench_args(
+        "--quick", "--conversations", "1", "--manifest", str(FIXTURES / "manifest.csv"), "--out", str(out)
+    )
     assert bench.run(args) == 0
     report = json.loads((out / "bench.json").read_text())
     return args, report, (out / "bench.md").read_text(encoding="utf-8")
@@ -79,7 +81,7 @@ def test_report_holds_every_measured_number(quick_run) -> None:
 
 def test_one_model_by_short_name(tmp_path) -> None:
     args = bench_args("--quick", "--conversations", "1", "--model", "small", "--out", str(tmp_path))
-    args.manifest = DATA / "manifest.csv"
+    args.manifest = FIXTURES / "manifest.csv"
     assert bench.run(args) == 0
     report = json.loads((tmp_path / "bench.json").read_text())
     assert list(report["models"]) == ["streamlid-v3-small"]

@@ -1,17 +1,18 @@
 """The browser page, end to end: headless Chromium on a real server fed real speech over websockets.
 
 Needs Debian's `chromium` (apt-get install -y chromium) and the `playwright` package (its bundled
-driver only; no `playwright install`: the system Chromium is used).
+driver only; no `playwright install`: the system Chromium is used). Without Chromium the tests skip,
+saying so; under STREAMLID_REQUIRE_SYSTEM=1 (.ci/run) they fail (conftest.need_system).
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 from pathlib import Path
 
 import pytest
+from conftest import CHROMIUM, CLIPS, RIGHT, need_chromium
 
 from streamlid.checkpoint import DEFAULT_MODEL
 from streamlid.client import send_file
@@ -20,13 +21,9 @@ from streamlid.server import BackgroundServer, LiveServer, ServerOptions
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright (pip install playwright)")
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
 REAL_MODEL = DEFAULT_MODEL
-DEU = DATA / "real/commonvoice/deu/unknown-2025-08-06-2025-08-06.opus"
-FRA = DATA / "real/commonvoice/fra/unknown-2025-06-29-2025-06-29.opus"
-RIGHT_DEU = DATA / "real/commonvoice/deu/unknown-2025-11-20-2025-11-20.opus"  # one the trained model (v1) gets right
-CHROMIUM = Path("/usr/bin/chromium")
+DEU, FRA = CLIPS["deu"], CLIPS["fra"]
+RIGHT_DEU = RIGHT["deu"]  # one the shipped model gets right
 FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -38,19 +35,12 @@ FLAGS = [
     "--disable-sync",
 ]
 TOP_BARS = 8  # app.js shows the most probable languages, best first
-pytestmark = [
-    pytest.mark.e2e,
-    # .ci/run installs Chromium and sets STREAMLID_REQUIRE_BROWSER=1: there a missing browser fails, never skips
-    pytest.mark.skipif(
-        not CHROMIUM.exists() and os.environ.get("STREAMLID_REQUIRE_BROWSER") != "1",
-        reason="needs Debian's chromium (apt-get install -y chromium; bash .ci/run does it)",
-    ),
-    pytest.mark.skipif(not DEU.exists(), reason=f"speech clips not found under {DATA}"),
-]
+pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
 def playwright():
+    need_chromium()  # skips, naming the package; under STREAMLID_REQUIRE_SYSTEM=1 (.ci/run) fails
     with sync_api.sync_playwright() as p:
         yield p
 

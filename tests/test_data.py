@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import DATA, manifest
+from conftest import FIXTURES, manifest
 
 from streamlid.data import Bank, SamplingConfig, decode_clips, holdout_speakers, select_languages
 from streamlid.manifest import Clip, read_manifest
@@ -31,8 +31,8 @@ def write_csv(path: Path, rows: list[dict]) -> Path:
 def test_user_manifest_with_root_and_defaults(tmp_path):
     rows = [r for r in manifest() if r["split"] == "train"][:3]
     csv_path = write_csv(tmp_path / "cv.csv", [{"path": r["path"], "language": r["language"]} for r in rows])
-    clips = read_manifest(csv_path, root=DATA)
-    assert [c.path for c in clips] == [(DATA / r["path"]).resolve() for r in rows]
+    clips = read_manifest(csv_path, root=FIXTURES)
+    assert [c.path for c in clips] == [(FIXTURES / r["path"]).resolve() for r in rows]
     assert all(c.path.is_file() and c.split == "train" and c.source == "cv" for c in clips)
     assert len({c.speaker for c in clips}) == 3  # no speaker column: one id per clip
 
@@ -42,10 +42,12 @@ def test_manifest_without_language_column_is_refused(tmp_path):
         read_manifest(write_csv(tmp_path / "m.csv", [{"path": "a.opus", "lang": "eng"}]))
 
 
-def test_shared_manifest_reads_split_and_speakers():
-    clips = read_manifest(DATA / "manifest.csv")
+def test_corpus_manifest_reads_split_and_speakers():
+    """The fixtures' manifest has the corpus's columns (../shared/data/manifest.csv) and reads the same way."""
+    clips = read_manifest(FIXTURES / "manifest.csv")
     assert {c.split for c in clips} == {"train", "dev"}
-    assert any(c.speaker == "ravdess:actor01" for c in clips)
+    assert any(c.speaker == "heidelberg_digits:spk00" and c.split == "train" for c in clips)
+    assert all(c.path.is_file() and c.license and c.duration > 0 for c in clips)
 
 
 def test_select_languages_counts_only_real_speech():
@@ -80,7 +82,7 @@ def test_holdout_of_whole_sources_and_named_speakers():
 
 
 def test_decode_real_clips_to_int16_16k():
-    rows = [r for r in manifest() if r["split"] == "train" and r["source"] == "emodb"][:2]
+    rows = [r for r in manifest() if r["split"] == "train" and r["source"] == "heidelberg_digits"][:2]
     audio = decode_clips(
         [Clip(r["file"], r["language"], r["speaker"], r["duration_s"], r["source"], "train", "", False) for r in rows]
     )

@@ -25,6 +25,7 @@ from conftest import (
     assert_one_line_error,
     check_events,
     dev_clip,
+    need_portaudio,
     parse_json_lines,
     run_streamlid,
     streamlid_cmd,
@@ -59,6 +60,8 @@ def test_devices_lists_the_virtual_microphone(virtual_mic):
 def test_no_sound_server_means_no_devices(tmp_path):
     """With no daemon to reach (and no sound card here) there is nothing to list or open."""
     import os
+
+    need_portaudio()
 
     (tmp_path / "home").mkdir()
     env = dict(

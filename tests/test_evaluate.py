@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import FIXTURES
 
 from streamlid import evaluate as ev
 from streamlid import metrics, report
@@ -19,9 +20,7 @@ from streamlid.languages import CORE
 from streamlid.model import CRNN, Classifier, ModelConfig, ModelInfo, save_model
 from streamlid.vad import speech_only
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-MANIFEST = DATA / "manifest.csv"
-needs_data = pytest.mark.skipif(not MANIFEST.is_file(), reason=f"shared data not found at {DATA}")
+MANIFEST = FIXTURES / "manifest.csv"  # the speech the tests carry: two dev clips of each core language
 
 
 # ---------------------------------------------------------------------------------------------- metrics
@@ -167,7 +166,6 @@ class FakePeer:
         return {"eng": 0.6, "deu": 0.3, "xyz": 0.1}
 
 
-@needs_data
 def test_cli_counts_skips_and_reuses_peer_cache(tmp_path, capsys, monkeypatch):
     rows = dev_rows(1, ["eng", "deu"])
     rows = [{"path": r["path"], "language": r["language"], "split": "dev"} for r in rows]
@@ -203,7 +201,6 @@ def test_cli_counts_skips_and_reuses_peer_cache(tmp_path, capsys, monkeypatch):
 
 
 @pytest.mark.e2e
-@needs_data
 @pytest.mark.skipif(not DEFAULT_MODEL.is_file(), reason=f"shipped model {DEFAULT_MODEL.name} not trained yet")
 def test_evaluate_shipped_model_on_dev_clips(tmp_path):
     opts = ev.EvalOptions(durations=(1.0, 3.0), crops_per_clip=2, bootstrap=200)
@@ -236,7 +233,6 @@ def test_whisper_code_map_covers_whisper():
     assert [WHISPER_TO_ISO639_3[c] for c in ("en", "de", "fr", "es", "zh", "ru")] == list(CORE)
 
 
-@needs_data
 def test_whisper_peer_on_one_clip():
     pytest.importorskip("faster_whisper")
     from streamlid.peer import PeerError, WhisperPeer
@@ -245,7 +241,7 @@ def test_whisper_peer_on_one_clip():
         peer = WhisperPeer()
     except PeerError as e:
         pytest.skip(str(e))
-    x = speech_only(load_mono_16k(DATA / "real/aishell3/cmn/ssb0005-ssb00050001.opus"))[: 3 * 16000]
+    x = speech_only(load_mono_16k(FIXTURES / "real/aishell3/cmn/ssb0005-ssb00050001.opus"))[: 3 * 16000]
     probs = peer.probs_iso639_3(x)
     assert max(probs, key=probs.get) == "cmn"
     assert sum(probs.values()) == pytest.approx(1.0, abs=0.02)

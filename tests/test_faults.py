@@ -23,7 +23,6 @@ from conftest import (
     SPEECH_CLIP,
     check_events,
     dev_clip,
-    needs_data,
     parse_json_lines,
     running,
     streamlid_cmd,
@@ -81,7 +80,6 @@ def abort_with_reset(ws) -> None:
     ws.transport.abort()
 
 
-@needs_data
 def test_sequence_numbers_survive_the_feed_and_send(random_classifier):
     async def main():
         async with running(random_classifier) as (server, url):
@@ -101,7 +99,6 @@ def test_sequence_numbers_survive_the_feed_and_send(random_classifier):
     assert fed == sent and sent[-1] == summary and len(sent) > 10
 
 
-@needs_data
 def test_hostile_clients_are_cut_off_and_a_good_stream_never_notices(random_classifier):
     async def main():
         limits = {"ping_interval": 1.0, "ping_timeout": 1.0, "close_timeout": 1.0, "max_frame_seconds": 1.0}

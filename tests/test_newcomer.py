@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soxr
-from conftest import CLEAR_CLIPS, check_events, dev_clip, write_wav
+from conftest import CLEAR_CLIPS, CLIPS, check_events, dev_clip, need_portaudio, write_wav
 
 from streamlid.audio import read_audio
 from streamlid.client import ClientError, audio_url, send_file
@@ -30,8 +30,7 @@ from streamlid.sinks import LiveLine
 pytestmark = pytest.mark.e2e  # end-to-end: real servers, processes, models over whole clips
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
-DEU = DATA / "real/commonvoice/deu/unknown-2025-08-06-2025-08-06.opus"
+DEU = CLIPS["deu"]
 SR = 16000
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
@@ -50,7 +49,7 @@ def test_readme_test_command_is_the_whole_ci_set_up():
     for package in ("libportaudio2", "pulseaudio", "chromium"):
         assert re.search(rf"^\s+{package}\b", ci, flags=re.M), package
     assert "apt-get" in ci and "pip install -q torch==2.13.0" in ci and "python -m pytest -q" in ci
-    assert "export STREAMLID_REQUIRE_BROWSER=1" in ci  # there a missing Chromium fails the browser tests
+    assert "export STREAMLID_REQUIRE_SYSTEM=1" in ci  # there a missing system part fails the tests needing it
 
 
 # 2 -----------------------------------------------------------------------------------------------------
@@ -119,7 +118,6 @@ def test_send_url_without_a_path_goes_to_audio_and_the_feed_path_is_named():
         audio_url("ws://h:1/events")
 
 
-@pytest.mark.skipif(not DEU.exists(), reason=f"speech clips not found under {DATA}")
 def test_send_to_a_bare_server_url_works_and_a_wrong_path_says_so(random_classifier):
     server = BackgroundServer(LiveServer(random_classifier, ServerOptions(port=0))).start()
     try:
@@ -194,7 +192,6 @@ def test_validation_names_the_option_and_its_range(argv, message, speech_16k, tm
 
 
 # 8 -----------------------------------------------------------------------------------------------------
-@pytest.mark.skipif(not DEU.exists(), reason=f"speech clips not found under {DATA}")
 def test_empty_and_truncated_files_are_named_as_such(random_model, tmp_path):
     empty = tmp_path / "empty.wav"
     empty.write_bytes(b"")
@@ -214,6 +211,7 @@ def test_empty_and_truncated_files_are_named_as_such(random_model, tmp_path):
 
 # 9 -----------------------------------------------------------------------------------------------------
 def test_devices_json_with_no_device_fails_like_text_mode(tmp_path):
+    need_portaudio()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PULSE")}
     env["PULSE_RUNTIME_PATH"] = str(tmp_path)  # no PulseAudio daemon to find
     text = streamlid("devices", env=env, timeout=60)

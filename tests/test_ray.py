@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import SHIPPED_MODEL, dev_clip
+from conftest import RIGHT, SHIPPED_MODEL
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
@@ -28,12 +28,6 @@ from streamlid.ray_serve import RemoteClassifier, application  # noqa: E402  (ne
 
 pytestmark = pytest.mark.e2e  # end-to-end: real servers, processes, models over whole clips
 
-# clips the shipped model gets right, streamed (as in test_server.py)
-RIGHT = {
-    "deu": "real/commonvoice/deu/unknown-2025-11-20-2025-11-20.opus",
-    "fra": "real/commonvoice/fra/unknown-2025-10-25-2025-10-25.opus",
-    "spa": "real/commonvoice/spa/unknown-2025-06-27-2025-06-27.opus",
-}
 TOKEN = "t0k"
 
 
@@ -73,7 +67,7 @@ def stream_all(url: str, realtime: bool, during=None) -> list[list[dict]]:
     async def main():
         events = [[] for _ in RIGHT]
         sends = [
-            send_file(dev_clip(path), url + "/audio", events[i].extend, realtime=realtime, token=TOKEN)
+            send_file(path, url + "/audio", events[i].extend, realtime=realtime, token=TOKEN)
             for i, path in enumerate(RIGHT.values())
         ]
         await asyncio.wait_for(asyncio.gather(*sends, *([during()] if during else [])), 120)

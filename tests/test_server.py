@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import CLIPS, needs_data, running, validate_message
+from conftest import CLIPS, RIGHT, running, validate_message
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -38,14 +38,7 @@ from streamlid.stream import LanguageStream, StreamOptions
 jsonschema = pytest.importorskip("jsonschema", reason="jsonschema (test extra) validates the protocol messages")
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
 REAL_MODEL = DEFAULT_MODEL
-# clips the trained model (v1) identifies correctly offline: the live tests check that the live path shows it
-RIGHT = {
-    "deu": DATA / "real/commonvoice/deu/unknown-2025-11-20-2025-11-20.opus",
-    "fra": DATA / "real/commonvoice/fra/unknown-2025-10-25-2025-10-25.opus",
-    "spa": DATA / "real/commonvoice/spa/unknown-2025-06-27-2025-06-27.opus",
-}
 LANGS = ["eng", "deu", "fra", "spa", "cmn", "rus"]
 
 validate = validate_message
@@ -87,6 +80,10 @@ def test_parse_start_accepts_a_good_start_and_names_what_is_wrong():
         ({"type": "start", "sample_rate": 16000, "format": "int8"}, "format must be int16 or float32"),
         ({"type": "start", "sample_rate": 16000, "languages": ["deu", "xxx"]}, "unknown language(s) xxx"),
         ({"type": "start", "sample_rate": 16000, "languages": "deu"}, "languages must be a list"),
+        ({"type": "start", "sample_rate": 16000, "prefer": "deu"}, "prefer must be a list"),
+        ({"type": "start", "sample_rate": 16000, "prefer": ["xxx"]}, "unknown preferred language(s) xxx"),
+        ({"type": "start", "sample_rate": 16000, "steady_hop": -1}, "steady_hop must be a number"),
+        ({"type": "start", "sample_rate": 16000, "steady_hop": "1"}, "steady_hop must be a number"),
         ({"type": "start", "sample_rate": 16000, "rate": 1}, "unknown field(s) rate"),
     ]:
         with pytest.raises(ProtocolError) as e:
@@ -138,7 +135,6 @@ def test_binding_beyond_loopback_needs_a_token_and_addresses_parse():
 
 
 # -- audio in, events out --------------------------------------------------------------------------
-@needs_data
 def test_audio_stream_and_feed_follow_the_schema(classifier):
     async def main():
         async with running(classifier) as (server, url):
@@ -169,7 +165,6 @@ def test_audio_stream_and_feed_follow_the_schema(classifier):
     assert expected[-1]["top"] == summary["top"]
 
 
-@needs_data
 def test_int16_stereo_client_gets_started_and_its_summary(classifier):
     audio, rate = read_audio(CLIPS["fra"])
     stereo = (np.repeat(audio, 2, axis=1) * 32767).astype("<i2")
@@ -204,7 +199,6 @@ def test_int16_stereo_client_gets_started_and_its_summary(classifier):
 
 
 @pytest.mark.e2e
-@needs_data
 def test_concurrent_streams_share_batched_forward_passes(model_path):
     class Recording(Classifier):
         batches: list[int] = []
@@ -227,7 +221,6 @@ def test_concurrent_streams_share_batched_forward_passes(model_path):
 
 # -- bad clients -----------------------------------------------------------------------------------
 @pytest.mark.e2e
-@needs_data
 def test_bad_clients_get_clear_errors_and_never_disturb_a_good_stream(classifier):
     async def bad(url: str, first, then=None, **kw) -> tuple[dict, int]:
         async with connect(url + "/audio", **kw) as ws:
@@ -299,7 +292,6 @@ def test_token_and_origin_are_checked_at_the_handshake(classifier):
 
 # -- many subscribers, slow subscribers ------------------------------------------------------------
 @pytest.mark.e2e
-@needs_data
 def test_a_slow_subscriber_loses_the_oldest_but_never_stalls_the_others(classifier):
     audio, rate = read_audio(CLIPS["deu"])
     stream = LanguageStream(classifier, rate, 1)
@@ -347,7 +339,6 @@ def streamlid(*args: str, **kw) -> subprocess.Popen:
 
 
 @pytest.mark.e2e
-@needs_data
 def test_listen_serve_publishes_its_stream_to_subscribers(model_path):
     port = free_port()
     proc = streamlid(
@@ -384,7 +375,6 @@ def test_listen_serve_publishes_its_stream_to_subscribers(model_path):
 
 
 @pytest.mark.e2e
-@needs_data
 def test_send_command_prints_json_lines_like_listen(classifier, model_path):
     async def main():
         async with running(classifier) as (server, url):
@@ -421,7 +411,6 @@ def test_send_reports_a_refused_connection_in_one_line(tmp_path):
         asyncio.run(send_file(wav, f"ws://127.0.0.1:{free_port()}/audio"))
 
 
-@needs_data
 def test_shutdown_ends_open_streams_with_their_summary(classifier):
     async def main():
         server = LiveServer(classifier, ServerOptions(port=0))
@@ -438,7 +427,6 @@ def test_shutdown_ends_open_streams_with_their_summary(classifier):
 
 @pytest.mark.e2e
 @pytest.mark.skipif(not REAL_MODEL.exists(), reason=f"needs the trained model {REAL_MODEL} (not there yet)")
-@needs_data
 def test_real_model_names_each_stream_language_over_websockets():
     real = Classifier.load(REAL_MODEL, "cpu")
 
@@ -480,7 +468,6 @@ def test_keepalive_drops_a_subscriber_that_stopped_answering(classifier):
 
 
 @pytest.mark.e2e
-@needs_data
 def test_serve_command_runs_until_sigterm_and_ends_streams_cleanly(model_path):
     refused = streamlid("serve", "--host", "0.0.0.0", "--model", str(model_path), stderr=subprocess.PIPE)
     assert refused.wait(timeout=30) == 2 and "needs a token" in refused.stderr.read()
@@ -500,7 +487,6 @@ def test_serve_command_runs_until_sigterm_and_ends_streams_cleanly(model_path):
 
 
 @pytest.mark.e2e
-@needs_data
 def test_a_late_subscriber_gets_the_latest_state_in_its_hello(classifier):
     async def main():
         async with running(classifier) as (server, url):
@@ -540,7 +526,17 @@ def test_audio_session_is_the_protocol_without_io(random_classifier):
     session = AudioSession(random_classifier, StreamOptions(), options)
     with pytest.raises(ProtocolError, match="start message before any audio"):
         session.start(b"\x00\x00", streams_open=0, closing=False)
-    start = json.dumps({"type": "start", "sample_rate": 8000, "channels": 2, "format": "int16", "unknown": False})
+    start = json.dumps(
+        {
+            "type": "start",
+            "sample_rate": 8000,
+            "channels": 2,
+            "format": "int16",
+            "unknown": False,
+            "prefer": ["deu"],
+            "steady_hop": 0,
+        }
+    )
     with pytest.raises(ProtocolError, match="limit of 2 audio streams"):
         session.start(start, streams_open=2, closing=False)
     with pytest.raises(ProtocolError, match="shutting down"):
@@ -548,6 +544,8 @@ def test_audio_session_is_the_protocol_without_io(random_classifier):
 
     stream = session.start(start, streams_open=1, closing=False)
     assert (stream.sample_rate, stream.channels, stream.options.unknown) == (8000, 2, False)
+    assert stream.options.prefer == ("deu",) and stream.decider.weights[stream.languages.index("deu")] > 1
+    assert stream.options.steady_every == 1  # every hop, as asked
     assert json.loads(session.started("s7")) == {
         "type": "started",
         "stream": "s7",
@@ -556,6 +554,8 @@ def test_audio_session_is_the_protocol_without_io(random_classifier):
         "format": "int16",
         "languages": None,
         "unknown": False,
+        "prefer": ["deu"],
+        "steady_hop": 0,
         "label": "",
     }
     half_second = np.zeros((4000, 2), dtype="<i2").tobytes()

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import FIXTURES, RIGHT
 
 from streamlid.checkpoint import DEFAULT_MODEL
 from streamlid.model import Classifier
@@ -14,13 +15,10 @@ from streamlid.sources import FileSource
 from streamlid.stream import LanguageStream, StreamOptions
 from streamlid.tui import TOP_BARS, Dashboard, DashboardState, LanguageBar
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
 REAL_MODEL = DEFAULT_MODEL
-DEU = DATA / "real/commonvoice/deu/unknown-2025-09-24-2025-09-24.opus"  # 9.7 s
-RIGHT_DEU = DATA / "real/commonvoice/deu/unknown-2025-11-20-2025-11-20.opus"  # one the trained model (v1) gets right
+DEU = FIXTURES / "real/commonvoice/deu/unknown-2025-09-24-2025-09-24.opus"  # 9.7 s
+RIGHT_DEU = RIGHT["deu"]  # one the shipped model gets right
 LANGS = ["eng", "deu", "fra", "spa", "cmn", "rus"]
-needs_data = pytest.mark.skipif(not DEU.exists(), reason=f"speech clips not found under {DATA}")
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +48,6 @@ def bars(app: Dashboard) -> dict[str, float]:
     return {bar.code: bar.value for bar in app.query(LanguageBar)}
 
 
-@needs_data
 def test_dashboard_shows_the_events_of_a_real_stream(classifier):
     seen: list[dict] = []
     app = dashboard(classifier, realtime=False, seen=seen)
@@ -84,7 +81,6 @@ def test_dashboard_shows_the_events_of_a_real_stream(classifier):
     assert asyncio.run(main()) == 0
 
 
-@needs_data
 def test_dashboard_shows_another_language(unknown_classifier):
     seen: list[dict] = []
     app = dashboard(unknown_classifier, realtime=False, seen=seen)
@@ -107,7 +103,6 @@ def test_dashboard_shows_another_language(unknown_classifier):
 
 
 @pytest.mark.e2e
-@needs_data
 def test_keys_pause_reset_restrict_languages_and_quit(classifier):
     seen: list[dict] = []
     app = dashboard(classifier, realtime=True, seen=seen)
@@ -207,7 +202,6 @@ def test_timeline_cells_mark_languages_silence_and_change_points():
 
 @pytest.mark.e2e
 @pytest.mark.skipif(not REAL_MODEL.exists(), reason=f"needs the trained model {REAL_MODEL} (not there yet)")
-@needs_data
 def test_real_model_dashboard_shows_german():
     seen: list[dict] = []
     app = dashboard(Classifier.load(REAL_MODEL, "cpu"), realtime=False, seen=seen, clip=RIGHT_DEU)
