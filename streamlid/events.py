@@ -6,11 +6,13 @@ Every event is a JSON-serialisable dict with `type`, `seq` (per stream, from 0, 
 (seconds of stream audio since the start). The types and their fields:
 
 - `vad`         speech (bool), level_db: the VAD opened or closed a speech segment
-- `posteriors`  probs {code: p} (smoothed), window_probs {code: p} (this window alone), speech (true),
-                window (seconds analysed); on an open-set stream also unknown and window_unknown, p(none
-                of the languages), which with probs sums to 1
+- `posteriors`  probs {code: p} (smoothed), window_probs {code: p} (this window alone), speech (false when
+                the model's speech check found no speech in the window: then probs are unchanged), window
+                (seconds analysed), skipped; on an open-set stream also unknown and window_unknown,
+                p(none of the languages), which with probs sums to 1; with a speech check no_speech
 - `decision`    language (code or null), name, confidence, state (speech-confident | speech-uncertain
-                | speech-unknown | silence); sent whenever the language or the state changes. Language
+                | speech-unknown | silence: no speech, or none the speech check believes); sent whenever the
+                language or the state changes. Language
                 null with speech-uncertain: nothing decided yet; with speech-unknown: none of the
                 languages (open set)
 - `change`      from, to (codes, or null for none of the languages), confidence: the decision changed

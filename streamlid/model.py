@@ -223,9 +223,15 @@ class WhisperLID(nn.Module):
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
         """(batch, samples) at 16 kHz -> logits (batch, n_languages)."""
+        return self.scores(wav)[0]
+
+    def scores(self, wav: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(batch, samples) at 16 kHz -> the language logits (batch, n_languages) and Whisper's no-speech
+        logit at the same position (batch,)."""
         if self.cfg.padded:
             wav = F.pad(wav, (0, max(0, PADDED_SAMPLES - wav.shape[-1])))[..., :PADDED_SAMPLES]
-        return self.forward_features(self.logmel(wav))
+        h = self.hidden(self.logmel(wav))
+        return h @ self.step.languages.to(h.dtype).T, self.step.no_speech_logit(h)
 
 
 def pretrained_whisper_lid(encoder_file: str | Path, langid_file: str | Path, padded: bool = False) -> WhisperLID:
@@ -263,30 +269,49 @@ def build_model(cfg: ArchitectureConfig, features: FeatureConfig | None = None) 
 @dataclass(frozen=True)
 class Calibration:
     """What turns a window's logits into the probabilities the stream uses (tools/calibrate.py fits it on
-    speakers held out of training): a temperature, and optionally the open set, a logistic regression on
-    `open_set_features` giving p(the speech is in none of the model's languages)."""
+    speakers held out of training): a temperature; optionally the open set, a logistic regression on
+    `open_set_features` giving p(the speech is in none of the model's languages); and optionally the
+    speech check, a logistic regression on `no_speech_features` giving p(the window holds no speech:
+    noise, music, tones that passed the VAD)."""
 
     temperature: float = 1.0
     unknown_weights: tuple[float, ...] = ()  # empty: a closed-set model
     unknown_bias: float = 0.0
+    no_speech_weights: tuple[float, ...] = ()  # empty: no speech check (what passes the VAD is speech)
+    no_speech_bias: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.temperature > 0:
             raise ValueError(f"temperature must be positive, not {self.temperature}")
         if self.unknown_weights and len(self.unknown_weights) != len(OPEN_SET_FEATURES):
             raise ValueError(f"unknown_weights needs {len(OPEN_SET_FEATURES)} values ({', '.join(OPEN_SET_FEATURES)})")
+        if self.no_speech_weights and len(self.no_speech_weights) != len(NO_SPEECH_FEATURES):
+            raise ValueError(
+                f"no_speech_weights needs {len(NO_SPEECH_FEATURES)} values ({', '.join(NO_SPEECH_FEATURES)})"
+            )
 
     @property
     def open_set(self) -> bool:
         return bool(self.unknown_weights)
 
+    @property
+    def speech_check(self) -> bool:
+        return bool(self.no_speech_weights)
+
     def to_dict(self) -> dict:
-        return {
+        out = {
             "temperature": self.temperature,
             "unknown_weights": list(self.unknown_weights),
             "unknown_bias": self.unknown_bias,
             "unknown_features": list(OPEN_SET_FEATURES),
         }
+        if self.speech_check:
+            out.update(
+                no_speech_weights=list(self.no_speech_weights),
+                no_speech_bias=self.no_speech_bias,
+                no_speech_features=list(NO_SPEECH_FEATURES),
+            )
+        return out
 
     @classmethod
     def from_dict(cls, d: dict) -> Calibration:
@@ -294,16 +319,22 @@ class Calibration:
             float(d.get("temperature", 1.0)),
             tuple(map(float, d.get("unknown_weights", ()))),
             float(d.get("unknown_bias", 0.0)),
+            tuple(map(float, d.get("no_speech_weights", ()))),
+            float(d.get("no_speech_bias", 0.0)),
         )
 
-    def log_probs(self, logits: torch.Tensor, seconds: float) -> torch.Tensor:
-        """(n, languages) logits of windows `seconds` long -> log-probabilities (n, languages), with a last
-        column for "none of them" when the model has an open set (the columns then sum to one together)."""
+    def log_probs(self, logits: torch.Tensor, seconds: float, no_speech: torch.Tensor | None = None) -> torch.Tensor:
+        """(n, languages) logits of windows `seconds` long -> log-probabilities (n, languages), with a
+        column for "none of them" when the model has an open set (the columns then sum to one together),
+        and, given the windows' no-speech logits and a speech check, a last column: log p(no speech)."""
         lp = torch.log_softmax(logits / self.temperature, dim=-1)
-        if not self.open_set:
-            return lp
-        z = open_set_features(logits, lp, seconds) @ logits.new_tensor(self.unknown_weights) + self.unknown_bias
-        return torch.cat([lp + F.logsigmoid(-z)[:, None], F.logsigmoid(z)[:, None]], dim=-1)
+        if self.open_set:
+            z = open_set_features(logits, lp, seconds) @ logits.new_tensor(self.unknown_weights) + self.unknown_bias
+            lp = torch.cat([lp + F.logsigmoid(-z)[:, None], F.logsigmoid(z)[:, None]], dim=-1)
+        if self.speech_check and no_speech is not None:
+            z = no_speech_features(logits, no_speech, seconds) @ logits.new_tensor(self.no_speech_weights)
+            lp = torch.cat([lp, F.logsigmoid(z + self.no_speech_bias)[:, None]], dim=-1)
+        return lp
 
 
 OPEN_SET_FEATURES = ("energy", "max_logit", "max_log_prob", "log_seconds")
@@ -317,6 +348,24 @@ def open_set_features(logits: torch.Tensor, log_probs: torch.Tensor, seconds: fl
             torch.logsumexp(logits, dim=-1),
             logits.max(dim=-1).values,
             log_probs.max(dim=-1).values,
+            torch.full_like(logits[:, 0], float(np.log(seconds))),
+        ],
+        dim=-1,
+    )
+
+
+NO_SPEECH_FEATURES = ("no_speech_margin", "energy", "max_logit", "log_seconds")
+
+
+def no_speech_features(logits: torch.Tensor, no_speech: torch.Tensor, seconds: float) -> torch.Tensor:
+    """Per window: Whisper's no-speech logit against all the language logits together (its no-speech
+    probability with the other tokens left out), the energy score, the largest logit and log window length."""
+    energy = torch.logsumexp(logits, dim=-1)
+    return torch.stack(
+        [
+            no_speech - energy,
+            energy,
+            logits.max(dim=-1).values,
             torch.full_like(logits[:, 0], float(np.log(seconds))),
         ],
         dim=-1,
@@ -345,6 +394,12 @@ class ModelInfo:
             "metrics": self.metrics,
             "calibration": self.calibration.to_dict(),
         }
+
+
+def has_speech_check(info: ModelInfo) -> bool:
+    """Whether the model's scores carry a last column, log p(no speech): a calibrated speech check, and
+    an architecture with Whisper's no-speech output."""
+    return info.calibration.speech_check and info.config.name == WhisperLIDConfig.name
 
 
 INT8_SCALE = ".int8_scale"
@@ -526,7 +581,8 @@ def quantized_int8(model: nn.Module) -> nn.Module:
 
 class Classifier:
     """Batched inference: a list of 16 kHz float32 windows -> calibrated log-probabilities (n, languages),
-    plus a last column, p(none of these languages), when `open_set` (the model's Calibration).
+    plus a column, log p(none of these languages), when `open_set`, and a last one, log p(no speech), when
+    `speech_check` (both from the model's Calibration).
 
     int8=True runs the Linear layers in dynamic int8 on the CPU (streamlid-v3: ~35% less CPU per
     window; accuracy in models/MODEL_CARD.md); on a GPU it is ignored."""
@@ -547,7 +603,9 @@ class Classifier:
             self.model = quantized_int8(self.model)
         self.info = info
         self.languages = info.languages
-        self.open_set = info.calibration.open_set  # log_probs has a last column for "none of these languages"
+        self.open_set = info.calibration.open_set  # log_probs has a column for "none of these languages"
+        # ... and a last one, log p(no speech), when the model can tell speech from noise (WhisperLID)
+        self.speech_check = has_speech_check(info)
 
     @classmethod
     def load(cls, path: str | Path | None = None, compute: str = "auto", int8: bool = False) -> Classifier:
@@ -569,7 +627,7 @@ class Classifier:
 
     @torch.inference_mode()
     def _log_probs(self, windows: list[np.ndarray]) -> np.ndarray:
-        out = np.empty((len(windows), len(self.languages) + self.open_set), dtype=np.float32)
+        out = np.empty((len(windows), len(self.languages) + self.open_set + self.speech_check), dtype=np.float32)
         by_length: dict[int, list[int]] = {}
         for i, w in enumerate(windows):
             by_length.setdefault(len(w), []).append(i)
@@ -577,6 +635,8 @@ class Classifier:
             batch = torch.from_numpy(np.stack([windows[i] for i in idx])).to(self.device)
             # bf16 on a GPU (the front ends keep float32): 3.4x v3's float32 windows per second (BENCHMARKS.md)
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
-                logits = self.model(batch)
-            out[idx] = self.info.calibration.log_probs(logits.float(), batch.shape[1] / SAMPLE_RATE).cpu().numpy()
+                logits, no_speech = self.model.scores(batch) if self.speech_check else (self.model(batch), None)
+            seconds = batch.shape[1] / SAMPLE_RATE
+            no_speech = None if no_speech is None else no_speech.float()
+            out[idx] = self.info.calibration.log_probs(logits.float(), seconds, no_speech).cpu().numpy()
         return out

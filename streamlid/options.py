@@ -93,6 +93,13 @@ def add_model_options(p: argparse.ArgumentParser, window: float = DEFAULTS.windo
         help="smoothed probability needed to be confident and to change the decision [%(default)s]",
     )
     g.add_argument(
+        "--evidence-weight",
+        type=float,
+        default=DEFAULTS.smoothing.evidence_weight,
+        help="smoothing: how much each window's evidence counts (overlapping windows share audio);"
+        " lower is steadier, higher reacts faster [%(default)s]",
+    )
+    g.add_argument(
         "--compute",
         choices=("auto", "cpu", "cuda"),
         default="auto",
@@ -133,6 +140,7 @@ def stream_options(args: argparse.Namespace, languages: list[str] | None, model_
     check_range("--steady-hop", args.steady_hop, 0, 30, " s")
     check_range("--switch-prob", args.switch_prob, 0, 1)
     check_range("--confident", args.confident, 0, 1)
+    check_range("--evidence-weight", args.evidence_weight, 0.01, 10)
     try:
         return replace_options(
             DEFAULTS,
@@ -147,6 +155,7 @@ def stream_options(args: argparse.Namespace, languages: list[str] | None, model_
             vad_frame_ms=args.vad_frame_ms,
             switch_prob=args.switch_prob,
             confident=args.confident,
+            evidence_weight=args.evidence_weight,
         )
     except ValueError as e:
         raise UsageError(str(e)) from None

@@ -36,7 +36,7 @@ from websockets.exceptions import ConnectionClosedError, ConnectionClosedOK
 from websockets.http11 import Request, Response
 
 from .checkpoint import model_path
-from .model import Classifier, ModelInfo
+from .model import Classifier, ModelInfo, has_speech_check
 from .protocol import ServerOptions
 from .server import LiveServer
 from .stream import StreamOptions
@@ -98,6 +98,7 @@ class RemoteClassifier:
     def __init__(self, scorer: DeploymentHandle, info: ModelInfo, compute: str, retry_for: float = 60.0) -> None:
         self.scorer, self.info, self.languages = scorer, info, info.languages
         self.open_set = info.calibration.open_set
+        self.speech_check = has_speech_check(info)
         self.device = torch.device(compute)
         self.retry_for = retry_for
 

@@ -14,6 +14,10 @@ Adaptive analysis: a window is due every `hop` seconds of speech, but while the 
 with a confident smoothed probability, and the last two windows agreed with it) only one hop in
 `steady_hop / hop` is analysed; the next new utterance, a drop in confidence or a window that disagrees
 brings back every hop. The skipped windows are counted in the next `posteriors` event and the stats.
+
+The speech check: with a model that has one (`speech_check`), a window the model finds to hold no speech
+(noise, music, tones that passed the VAD) is no evidence for any language: its `posteriors` event says
+`speech: false`, the smoothing skips it, and the decision's state becomes `silence`, as after a pause.
 """
 
 from __future__ import annotations
@@ -37,8 +41,8 @@ class Scorer(Protocol):
     languages: list[str]
 
     def log_probs(self, windows: list[np.ndarray]) -> np.ndarray:
-        """(n, languages) log-probabilities of 16 kHz windows, plus a last column, p(none of them),
-        when the scorer has `open_set = True`."""
+        """(n, languages) log-probabilities of 16 kHz windows, plus a column, p(none of them), when the
+        scorer has `open_set = True`, and a last one, p(no speech), when it has `speech_check = True`."""
         ...
 
 
@@ -56,6 +60,7 @@ class StreamOptions:
     # "none of the languages" as a decision (state speech-unknown): None = when the model has an open set
     # and `languages` does not restrict (a restriction is a forced choice unless this is True)
     unknown: bool | None = None
+    no_speech: float = 0.5  # a window is not speech when the speech check's p(no speech) reaches this; 1: off
     vad: VadOptions = field(default_factory=VadOptions)
     smoothing: SmoothingOptions = field(default_factory=SmoothingOptions)
 
@@ -70,6 +75,8 @@ class StreamOptions:
             raise ValueError("window must be at most 30 s")
         if self.ring_seconds <= 0:
             raise ValueError("ring_seconds must be positive")
+        if not 0 < self.no_speech <= 1:
+            raise ValueError(f"no_speech must be in (0, 1], not {self.no_speech}")
 
     @property
     def steady_every(self) -> int:
@@ -87,6 +94,8 @@ class StreamStats:
     speech_seconds: float = 0.0
     windows: int = 0  # analysed
     skipped_windows: int = 0  # due, but skipped while the decision was steady
+    nonspeech_windows: int = 0  # analysed, and found by the speech check to hold no speech
+    nonspeech_seconds: float = 0.0  # the new audio of those windows: the VAD's speech that was not speech
 
     def to_dict(self) -> dict:
         return {k: rounded(v, 3) if isinstance(v, float) else v for k, v in self.__dict__.items()}
@@ -101,12 +110,14 @@ class LanguageStream:
         options: StreamOptions | None = None,
         model_languages: list[str] | None = None,
         open_set: bool = False,
+        speech_check: bool = False,
     ) -> None:
-        """`model_languages` and `open_set` describe the scores `complete` gets when there is no classifier
-        (a server that batches the windows of many streams)."""
+        """`model_languages`, `open_set` and `speech_check` describe the scores `complete` gets when there
+        is no classifier (a server that batches the windows of many streams)."""
         self.classifier = classifier
         self.model_languages = list(classifier.languages if classifier else model_languages or [])
         self.model_open_set = bool(getattr(classifier, "open_set", False) if classifier else open_set)
+        self.model_speech_check = bool(getattr(classifier, "speech_check", False) if classifier else speech_check)
         if not self.model_languages:
             raise ValueError("a LanguageStream needs a classifier or the model's languages")
         self.options = options or StreamOptions()
@@ -136,7 +147,7 @@ class LanguageStream:
         self._reported_overflows = 0
         self._window_sum: np.ndarray | None = None  # summed log-probs, for the summary
         self._segments: list[dict] = []
-        self._pending: list[dict | tuple[float, float, int]] = []  # events and (t, length, skipped) slots
+        self._pending: list[dict | tuple[float, float, int, float]] = []  # events and window slots
         self._windows: list[np.ndarray] = []
         self.set_languages(self.options.languages)
 
@@ -170,7 +181,7 @@ class LanguageStream:
         if self.unknown:
             rest = [model_log_probs[self._excluded]]
             if self.model_open_set:
-                rest.append(model_log_probs[-1:])
+                rest.append(model_log_probs[len(self.model_languages) :][:1])
             lp = np.append(lp, np.logaddexp.reduce(np.concatenate(rest)))
         return lp - np.logaddexp.reduce(lp)
 
@@ -354,7 +365,8 @@ class LanguageStream:
 
     def _queue_window(self) -> None:
         self._windows.append(self._speech.copy())
-        self._pending.append((self.t, self._speech.size / SAMPLE_RATE, self._skipped))
+        new = min(self._speech.size, self._since_window) / SAMPLE_RATE  # audio no earlier window held
+        self._pending.append((self.t, self._speech.size / SAMPLE_RATE, self._skipped, new))
         self._since_window = 0
         self._skipped = 0
 
@@ -376,15 +388,26 @@ class LanguageStream:
         )
         self._pending.append({"type": "silence", "t": rounded(self.t, 3)})  # resolved in order by `complete`
 
-    def _window_events(self, t: float, length: float, skipped: int, model_log_probs: np.ndarray) -> list[dict]:
+    def _window_events(
+        self, t: float, length: float, skipped: int, new: float, model_log_probs: np.ndarray
+    ) -> list[dict]:
         self.stats.windows += 1
         lp = self.class_log_probs(model_log_probs)
+        no_speech = float(np.exp(model_log_probs[-1])) if self.model_speech_check else None
+        if no_speech is not None and self.options.no_speech < 1 and no_speech >= self.options.no_speech:
+            return self._nonspeech_events(t, length, skipped, new, lp, no_speech)
         self._window_sum = lp if self._window_sum is None else self._window_sum + lp
         self._window_count += 1
         before = self.decider.decision
         decision, changed = self.decider.update(lp, hops=skipped + 1)
         held = self.decider.held
-        agrees = held is not None and int(np.argmax(lp)) == held and decision.confidence >= self.decider.needed(held)
+        # a window that changed the decision disagreed with the one before: the new one is not steady yet
+        agrees = (
+            not changed
+            and held is not None
+            and int(np.argmax(lp)) == held
+            and decision.confidence >= self.decider.needed(held)
+        )
         self._agreeing = self._agreeing + 1 if agrees else 0
         n = len(self.languages)
         posteriors = {
@@ -398,6 +421,8 @@ class LanguageStream:
         }
         if self.unknown:
             posteriors.update(unknown=rounded(self.decider.probs[n]), window_unknown=rounded(np.exp(lp[n])))
+        if no_speech is not None:
+            posteriors["no_speech"] = rounded(no_speech)
         events = [self._emit(posteriors)]
         if self.decider.held is not None:
             self._extend_segments(t, length, decision.language)
@@ -414,6 +439,33 @@ class LanguageStream:
                 )
             )
         if (before.language, before.state) != (decision.language, decision.state):
+            events.append(self._decision_event(t))
+        return events
+
+    def _nonspeech_events(
+        self, t: float, length: float, skipped: int, new: float, lp: np.ndarray, no_speech: float
+    ) -> list[dict]:
+        """A window that passed the VAD but holds no speech: no evidence for any class; the decision
+        holds, in the state of silence."""
+        self.stats.nonspeech_windows += 1
+        self.stats.nonspeech_seconds += new
+        self._agreeing = 0
+        n = len(self.languages)
+        posteriors = {
+            "type": "posteriors",
+            "t": rounded(t, 3),
+            "speech": False,
+            "window": rounded(length, 3),
+            "skipped": skipped,
+            "probs": probs_dict(self.languages, self.decider.probs[:n]),
+            "window_probs": probs_dict(self.languages, np.exp(lp[:n])),
+        }
+        if self.unknown:
+            posteriors.update(unknown=rounded(self.decider.probs[n]), window_unknown=rounded(np.exp(lp[n])))
+        posteriors["no_speech"] = rounded(no_speech)
+        events = [self._emit(posteriors)]
+        if self.decider.decision.state != SILENCE:
+            self.decider.silence()
             events.append(self._decision_event(t))
         return events
 
@@ -472,7 +524,10 @@ class LanguageStream:
             if self.unknown:
                 out["unknown"] = rounded(p[n])
         out.update(
-            speech_seconds=rounded(self.stats.speech_seconds, 2), segments=self._segments, stats=self.stats.to_dict()
+            # what the VAD passed, less what the speech check found to be no speech
+            speech_seconds=rounded(max(0.0, self.stats.speech_seconds - self.stats.nonspeech_seconds), 2),
+            segments=self._segments,
+            stats=self.stats.to_dict(),
         )
         return out
 

@@ -245,8 +245,13 @@ STATES = {"speech-confident", "speech-uncertain", "speech-unknown", "silence"}
 NUM = (int, float)
 # the fields of each event type, from the one schema (protocol.schema.json, read by streamlid.events)
 EVENT_FIELDS = {kind: set(required) - {"type", "seq", "t"} for kind, (required, _) in FIELDS.items()}
-# present when the stream can decide "none of the languages" (open set): the schema's optional fields
-UNKNOWN_FIELDS = {kind: set(FIELDS[kind][1] - FIELDS[kind][0]) for kind in ("posteriors", "summary")}
+# present when the model has a speech check
+SPEECH_CHECK_FIELDS = {"posteriors": {"no_speech"}}
+# present when the stream can decide "none of the languages" (open set): the schema's other optional fields
+UNKNOWN_FIELDS = {
+    kind: set(FIELDS[kind][1] - FIELDS[kind][0]) - SPEECH_CHECK_FIELDS.get(kind, set())
+    for kind in ("posteriors", "summary")
+}
 DROPPED_FIELDS = {"ring": {"samples", "seconds", "total_seconds"}, "input": {"overflows", "total_overflows"}}
 STATS_FIELDS = {
     "samples_in",
@@ -257,6 +262,8 @@ STATS_FIELDS = {
     "speech_seconds",
     "windows",
     "skipped_windows",
+    "nonspeech_windows",
+    "nonspeech_seconds",
 }
 
 
@@ -288,12 +295,16 @@ def check_event(e: dict, languages: list[str] | None = None) -> None:
     if kind in UNKNOWN_FIELDS and UNKNOWN_FIELDS[kind] & set(e):
         expected |= UNKNOWN_FIELDS[kind]
         assert all(_is_prob(e[k]) for k in UNKNOWN_FIELDS[kind]), e
+    if kind in SPEECH_CHECK_FIELDS and SPEECH_CHECK_FIELDS[kind] & set(e):
+        expected |= SPEECH_CHECK_FIELDS[kind]
+        assert all(_is_prob(e[k]) for k in SPEECH_CHECK_FIELDS[kind]), e
     assert set(e) == expected, f"{kind}: fields {sorted(e)} differ from the schema's {sorted(expected)}"
     known = set(languages) if languages is not None else None
     if kind == "vad":
         assert isinstance(e["speech"], bool) and isinstance(e["level_db"], NUM), e
     elif kind == "posteriors":
-        assert e["speech"] is True and isinstance(e["window"], NUM) and 0 < e["window"] <= 30, e
+        assert isinstance(e["speech"], bool) and isinstance(e["window"], NUM) and 0 < e["window"] <= 30, e
+        assert e["speech"] or "no_speech" in e, e  # only the speech check says a window is not speech
         _check_probs(e["probs"], languages, e.get("unknown", 0.0))
         _check_probs(e["window_probs"], languages, e.get("window_unknown", 0.0))
         assert list(e["probs"]) == list(e["window_probs"])

@@ -110,6 +110,7 @@ def test_defaults_are_the_stream_defaults():
     assert (args.window, args.hop, args.min_window) == (d.window, d.hop, None)  # None: not typed
     assert (args.vad_aggressiveness, args.vad_frame_ms) == (d.vad.aggressiveness, d.vad.frame_ms)
     assert (args.switch_prob, args.confident) == (d.smoothing.switch_prob, d.smoothing.confident)
+    assert args.evidence_weight == d.smoothing.evidence_weight
     assert args.device is None and args.input is None and not args.fast and not args.json
     assert args.model is None and args.languages is None and args.compute == "auto"
     assert options.stream_options(args, None, LANGS) == d
@@ -119,7 +120,7 @@ def test_options_reach_the_stream_options():
     args = cli.build_parser().parse_args(
         "identify a.wav b.ogg --json --top 5 --window 3 --hop 0.5 --min-window 2 --languages eng,deu "
         "--vad-aggressiveness 3 --vad-frame-ms 20 --switch-prob 0.1 --confident 0.8 --compute cpu --threads 2 "
-        "--prefer fra,ENG".split()
+        "--prefer fra,ENG --evidence-weight 0.5".split()
     )
     assert [p.name for p in args.files] == ["a.wav", "b.ogg"] and args.json and args.top == 5
     o = options.stream_options(args, ["eng", "deu"], LANGS)
@@ -132,7 +133,7 @@ def test_options_reach_the_stream_options():
     args.window, args.hop = 0.3, 0.1
     assert options.stream_options(args, None, LANGS).min_window == 0.3
     assert (o.vad.aggressiveness, o.vad.frame_ms) == (3, 20)
-    assert (o.smoothing.switch_prob, o.smoothing.confident) == (0.1, 0.8)
+    assert (o.smoothing.switch_prob, o.smoothing.confident, o.smoothing.evidence_weight) == (0.1, 0.8, 0.5)
 
 
 def test_device_is_kept_as_text_and_short_options():
@@ -203,6 +204,7 @@ def test_entry_point_runs_as_a_module():
         (["--window", "40"], ["window"]),
         (["--switch-prob", "1.5"], ["--switch-prob must be from 0 to 1, not 1.5"]),
         (["--confident", "-1"], ["confident"]),
+        (["--evidence-weight", "0"], ["--evidence-weight must be from 0.01 to 10, not 0"]),
     ],
 )
 def test_listen_usage_errors(capsys, random_model, files, extra, needles):

@@ -172,8 +172,8 @@ def test_a_pause_makes_a_new_language_quicker_to_take_over():
 
 
 def test_pause_applies_to_one_window_only():
-    a = Decider(LANGS, SmoothingOptions(switch_prob=0.05, pause_switch_prob=0.05))
-    b = Decider(LANGS, SmoothingOptions(switch_prob=0.05, pause_switch_prob=0.9))
+    a = Decider(LANGS, SmoothingOptions(switch_prob=0.05, pause_switch_prob=0.05, recent_weight=1.0))
+    b = Decider(LANGS, SmoothingOptions(switch_prob=0.05, pause_switch_prob=0.9, recent_weight=1.0))
     lp1, lp2 = evidence({"eng": 0.9}), evidence({"deu": 0.5})
     for d in (a, b):
         d.update(lp1)
@@ -183,7 +183,7 @@ def test_pause_applies_to_one_window_only():
     before = b.probs.copy()
     a2 = ForwardFilter(4)
     a2.log_post = np.log(before)
-    expected = a2.update(lp2, 0.05, 0.5)  # the next window uses the normal switch_prob
+    expected = a2.update(lp2, 0.05, b.options.evidence_weight)  # the next window uses the normal switch_prob
     b.update(lp2)
     np.testing.assert_allclose(b.probs, expected, rtol=1e-9)
 

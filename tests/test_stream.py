@@ -222,7 +222,7 @@ def test_pauses_are_not_analysed(random_classifier, speech_16k, reference):
 @pytest.mark.parametrize("pause,fresh", [(0.7, False), (2.0, True)])
 def test_a_long_pause_starts_the_window_afresh(random_classifier, speech_16k, pause, fresh):
     """After reset_after (1 s) of silence the next window holds only new speech; after a shorter one it goes on."""
-    speech = speech_16k[SR // 2 : SR // 2 + int(2.5 * SR)]
+    speech = speech_16k[SR // 2 : SR // 2 + int((StreamOptions().window + 0.5) * SR)]
     audio = np.concatenate([speech, np.zeros(int(pause * SR), np.float32), speech])
     events, _ = run_stream(random_classifier, audio, chunk=800)
     check_events(events, LANGS)
@@ -269,7 +269,8 @@ def test_the_decision_holds_through_silence(random_classifier, speech_16k):
 def scripted(stream: LanguageStream, audio: np.ndarray, probs_for, chunk: int = 1600) -> list[dict]:
     """Drive a stream through advance/complete (the server's path) with chosen model outputs:
     `probs_for(n, t)` for the n-th window scored, which ends at t seconds (exact with adaptive analysis,
-    whose `advance` stops after each window)."""
+    whose `advance` stops after each window); a row may carry the model's extra columns."""
+    width = len(probs_for(0, 0.0))
     events, n = [], 0
     for i in range(0, audio.size + chunk, chunk):
         last = i >= audio.size
@@ -279,7 +280,7 @@ def scripted(stream: LanguageStream, audio: np.ndarray, probs_for, chunk: int = 
             windows = stream.advance(last=last)
             lp = np.array([np.log(probs_for(n + k, stream.t)) for k in range(len(windows))])
             n += len(windows)
-            events += stream.complete(lp.reshape(len(windows), len(LANGS)))
+            events += stream.complete(lp.reshape(len(windows), width))
             if not stream.pending:
                 break
     return events + stream.close()
@@ -550,3 +551,41 @@ def test_the_writer_holds_every_event_to_the_one_schema():
         check_fields({k: v for k, v in good.items() if k != "level_db"})
     with pytest.raises(ValueError, match="unknown type"):
         check_fields({"type": "gossip", "seq": 0, "t": 0})
+
+
+def speech_check_scores(lang: str, no_speech: float) -> np.ndarray:
+    """A model row with a speech check: the languages, then p(no speech) (no open set)."""
+    return np.append(one_hot_ish(lang, 0.95), no_speech)
+
+
+def test_windows_the_speech_check_rejects_are_no_evidence_and_read_as_silence(speech_16k):
+    audio = continuous_speech(speech_16k, 12)
+    stream = LanguageStream(None, model_languages=LANGS, speech_check=True)
+    # speech in English for 5 s, then 4 s the model calls no speech (scored as German), then English again
+    noise = lambda t: 5.0 <= t < 9.0  # noqa: E731
+    events = scripted(
+        stream, audio, lambda n, t: speech_check_scores("deu" if noise(t) else "eng", 0.9 if noise(t) else 0.01)
+    )
+    check_events(events, LANGS)
+    posts = kinds(events, "posteriors")
+    assert all(p["speech"] == (not noise(p["t"])) for p in posts), [(p["t"], p["speech"]) for p in posts]
+    assert all("no_speech" in p for p in posts)
+    assert not kinds(events, "change")  # German never counted: no switch
+    states = [(d["t"], d["language"], d["state"]) for d in kinds(events, "decision")]
+    assert any(lang == "eng" and st == "silence" and 5.0 <= t < 9.0 for t, lang, st in states), states
+    assert states[-1][1:] == ("eng", "speech-confident") or states[-1][2] == "silence", states
+    summary = events[-1]
+    assert summary["language"] == "eng" and summary["stats"]["nonspeech_windows"] == sum(not p["speech"] for p in posts)
+    assert summary["speech_seconds"] == pytest.approx(12 - summary["stats"]["nonspeech_seconds"], abs=0.6)
+    assert 3.0 <= summary["stats"]["nonspeech_seconds"] <= 4.5
+
+
+def test_a_stream_of_nothing_but_rejected_windows_has_no_speech(speech_16k):
+    audio = continuous_speech(speech_16k, 6)
+    stream = LanguageStream(None, model_languages=LANGS, speech_check=True)
+    events = scripted(stream, audio, lambda n, t: speech_check_scores("eng", 0.99))
+    check_events(events, LANGS)
+    assert all(d["language"] is None for d in kinds(events, "decision"))
+    assert events[-1]["language"] is None and events[-1]["state"] == "silence" and events[-1]["top"] == []
+    off = LanguageStream(None, model_languages=LANGS, speech_check=True, options=StreamOptions(no_speech=1.0))
+    assert scripted(off, audio, lambda n, t: speech_check_scores("eng", 0.99))[-1]["language"] == "eng"
