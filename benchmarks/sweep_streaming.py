@@ -1,6 +1,6 @@
 """Sweep window, hop, min-window and smoothing settings on conversations; choose the defaults by a rule.
 
-    python benchmarks/sweep_streaming.py --out benchmarks/results/sweep_v3b.json      # GPU: minutes
+    python benchmarks/sweep_streaming.py --out benchmarks/results/sweep_v4.json      # GPU: minutes
 
 Streams run as a user's do by default: every language of the model, and its open set. Two sets of
 conversations in the core six languages (one language, A→B and A→B→A; clips joined with pauses):
