@@ -39,7 +39,7 @@ from .smoothing import SPEECH_UNKNOWN
 from .stream import LanguageStream, StreamOptions
 
 DEFAULT_MANIFEST = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "manifest.csv"
-# issue [4/6]: met when the measured value is at most the limit
+# targets: met when the measured value is at most the limit
 TARGETS = {
     "cpu_ms_per_window": (10.0, "ms"),
     "listen_peak_rss_mb": (400.0, "MB"),
@@ -49,7 +49,7 @@ TARGETS = {
     "in_set_unknown": (0.05, ""),
     "nonspeech_given_language": (0.05, ""),
 }
-# issue [2/5] and [3/5]: met when the measured value is at least the limit
+# targets: met when the measured value is at least the limit
 AT_LEAST = {"correct_fraction": 0.95, "out_of_set_unknown": 0.8, "accuracy_1s": 0.85, "accuracy_3s": 0.95}
 ACCURACY_SECONDS = (1.0, 3.0)
 GPU_BATCH = 1024
@@ -285,7 +285,7 @@ def side_by_side(report: dict) -> list[str]:
     lines = ["| measure | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
     lines += [f"| {label} | " + " | ".join(cell(models[n]) for n in names) + " |" for label, cell in rows]
     targets = [f"{goal(f'accuracy_{s:g}s')} at {s:g} s" for s in ACCURACY_SECONDS]
-    return [*lines, "", f"Targets of [3/5] for the small model: {', '.join(targets)}, ≤ 5 ms per 1-s window.", ""]
+    return [*lines, "", f"Targets for the small model: {', '.join(targets)}, ≤ 5 ms per 1-s window.", ""]
 
 
 def model_sections(r: dict) -> list[str]:

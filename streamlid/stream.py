@@ -409,21 +409,7 @@ class LanguageStream:
             and decision.confidence >= self.decider.needed(held)
         )
         self._agreeing = self._agreeing + 1 if agrees else 0
-        n = len(self.languages)
-        posteriors = {
-            "type": "posteriors",
-            "t": rounded(t, 3),
-            "speech": True,
-            "window": rounded(length, 3),
-            "skipped": skipped,
-            "probs": probs_dict(self.languages, self.decider.probs[:n]),
-            "window_probs": probs_dict(self.languages, np.exp(lp[:n])),
-        }
-        if self.unknown:
-            posteriors.update(unknown=rounded(self.decider.probs[n]), window_unknown=rounded(np.exp(lp[n])))
-        if no_speech is not None:
-            posteriors["no_speech"] = rounded(no_speech)
-        events = [self._emit(posteriors)]
+        events = [self._posteriors_event(t, length, skipped, lp, True, no_speech)]
         if self.decider.held is not None:
             self._extend_segments(t, length, decision.language)
         if changed:
@@ -450,11 +436,20 @@ class LanguageStream:
         self.stats.nonspeech_windows += 1
         self.stats.nonspeech_seconds += new
         self._agreeing = 0
+        events = [self._posteriors_event(t, length, skipped, lp, False, no_speech)]
+        if self.decider.decision.state != SILENCE:
+            self.decider.silence()
+            events.append(self._decision_event(t))
+        return events
+
+    def _posteriors_event(
+        self, t: float, length: float, skipped: int, lp: np.ndarray, speech: bool, no_speech: float | None
+    ) -> dict:
         n = len(self.languages)
         posteriors = {
             "type": "posteriors",
             "t": rounded(t, 3),
-            "speech": False,
+            "speech": speech,
             "window": rounded(length, 3),
             "skipped": skipped,
             "probs": probs_dict(self.languages, self.decider.probs[:n]),
@@ -462,12 +457,9 @@ class LanguageStream:
         }
         if self.unknown:
             posteriors.update(unknown=rounded(self.decider.probs[n]), window_unknown=rounded(np.exp(lp[n])))
-        posteriors["no_speech"] = rounded(no_speech)
-        events = [self._emit(posteriors)]
-        if self.decider.decision.state != SILENCE:
-            self.decider.silence()
-            events.append(self._decision_event(t))
-        return events
+        if no_speech is not None:
+            posteriors["no_speech"] = rounded(no_speech)
+        return self._emit(posteriors)
 
     def _decision_event(self, t: float) -> dict:
         d = self.decider.decision
