@@ -44,7 +44,8 @@ class LanguageDetector(nn.Module):
     """Encoder output (B, T, width) -> logits over the language rows (B, languages).
 
     `codes` are the languages of the rows (Whisper's own codes for the converted weights, ISO 639-3 in a
-    streamlid model). `no_speech_logit` gives Whisper's no-speech token's logit at the same position.
+    streamlid model). `no_speech` is Whisper's no-speech token's embedding, kept with the weights; the
+    speech check reads the whole hidden state instead (model.Calibration).
     """
 
     def __init__(self, codes: list[str], width: int = 512, heads: int = 8, layers: int = 6) -> None:
@@ -66,6 +67,3 @@ class LanguageDetector(nn.Module):
     def forward(self, audio: torch.Tensor, key_mask: torch.Tensor | None = None) -> torch.Tensor:
         h = self.hidden(audio, key_mask)
         return h @ self.languages.to(h.dtype).T
-
-    def no_speech_logit(self, hidden: torch.Tensor) -> torch.Tensor:
-        return hidden @ self.no_speech.to(hidden.dtype)

@@ -226,12 +226,12 @@ class WhisperLID(nn.Module):
         return self.scores(wav)[0]
 
     def scores(self, wav: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(batch, samples) at 16 kHz -> the language logits (batch, n_languages) and Whisper's no-speech
-        logit at the same position (batch,)."""
+        """(batch, samples) at 16 kHz -> the language logits (batch, n_languages) and the language step's
+        final hidden state (batch, width), which the speech check reads."""
         if self.cfg.padded:
             wav = F.pad(wav, (0, max(0, PADDED_SAMPLES - wav.shape[-1])))[..., :PADDED_SAMPLES]
         h = self.hidden(self.logmel(wav))
-        return h @ self.step.languages.to(h.dtype).T, self.step.no_speech_logit(h)
+        return h @ self.step.languages.to(h.dtype).T, h
 
 
 def pretrained_whisper_lid(encoder_file: str | Path, langid_file: str | Path, padded: bool = False) -> WhisperLID:
@@ -271,8 +271,8 @@ class Calibration:
     """What turns a window's logits into the probabilities the stream uses (tools/calibrate.py fits it on
     speakers held out of training): a temperature; optionally the open set, a logistic regression on
     `open_set_features` giving p(the speech is in none of the model's languages); and optionally the
-    speech check, a logistic regression on `no_speech_features` giving p(the window holds no speech:
-    noise, music, tones that passed the VAD)."""
+    speech check, a logistic regression on the language step's final hidden state (WhisperLID.scores)
+    giving p(the window holds no speech: noise, music, tones that passed the VAD)."""
 
     temperature: float = 1.0
     unknown_weights: tuple[float, ...] = ()  # empty: a closed-set model
@@ -285,10 +285,6 @@ class Calibration:
             raise ValueError(f"temperature must be positive, not {self.temperature}")
         if self.unknown_weights and len(self.unknown_weights) != len(OPEN_SET_FEATURES):
             raise ValueError(f"unknown_weights needs {len(OPEN_SET_FEATURES)} values ({', '.join(OPEN_SET_FEATURES)})")
-        if self.no_speech_weights and len(self.no_speech_weights) != len(NO_SPEECH_FEATURES):
-            raise ValueError(
-                f"no_speech_weights needs {len(NO_SPEECH_FEATURES)} values ({', '.join(NO_SPEECH_FEATURES)})"
-            )
 
     @property
     def open_set(self) -> bool:
@@ -309,7 +305,7 @@ class Calibration:
             out.update(
                 no_speech_weights=list(self.no_speech_weights),
                 no_speech_bias=self.no_speech_bias,
-                no_speech_features=list(NO_SPEECH_FEATURES),
+                no_speech_features=NO_SPEECH_FEATURES,
             )
         return out
 
@@ -323,17 +319,17 @@ class Calibration:
             float(d.get("no_speech_bias", 0.0)),
         )
 
-    def log_probs(self, logits: torch.Tensor, seconds: float, no_speech: torch.Tensor | None = None) -> torch.Tensor:
+    def log_probs(self, logits: torch.Tensor, seconds: float, hidden: torch.Tensor | None = None) -> torch.Tensor:
         """(n, languages) logits of windows `seconds` long -> log-probabilities (n, languages), with a
         column for "none of them" when the model has an open set (the columns then sum to one together),
-        and, given the windows' no-speech logits and a speech check, a last column: log p(no speech)."""
+        and, given the windows' hidden states (n, width) and a speech check, a last column: log p(no speech)."""
         lp = torch.log_softmax(logits / self.temperature, dim=-1)
         if self.open_set:
             z = open_set_features(logits, lp, seconds) @ logits.new_tensor(self.unknown_weights) + self.unknown_bias
             lp = torch.cat([lp + F.logsigmoid(-z)[:, None], F.logsigmoid(z)[:, None]], dim=-1)
-        if self.speech_check and no_speech is not None:
-            z = no_speech_features(logits, no_speech, seconds) @ logits.new_tensor(self.no_speech_weights)
-            lp = torch.cat([lp, F.logsigmoid(z + self.no_speech_bias)[:, None]], dim=-1)
+        if self.speech_check and hidden is not None:
+            z = hidden @ hidden.new_tensor(self.no_speech_weights) + self.no_speech_bias
+            lp = torch.cat([lp, F.logsigmoid(z)[:, None]], dim=-1)
         return lp
 
 
@@ -354,22 +350,7 @@ def open_set_features(logits: torch.Tensor, log_probs: torch.Tensor, seconds: fl
     )
 
 
-NO_SPEECH_FEATURES = ("no_speech_margin", "energy", "max_logit", "log_seconds")
-
-
-def no_speech_features(logits: torch.Tensor, no_speech: torch.Tensor, seconds: float) -> torch.Tensor:
-    """Per window: Whisper's no-speech logit against all the language logits together (its no-speech
-    probability with the other tokens left out), the energy score, the largest logit and log window length."""
-    energy = torch.logsumexp(logits, dim=-1)
-    return torch.stack(
-        [
-            no_speech - energy,
-            energy,
-            logits.max(dim=-1).values,
-            torch.full_like(logits[:, 0], float(np.log(seconds))),
-        ],
-        dim=-1,
-    )
+NO_SPEECH_FEATURES = "language_step_hidden"  # what no_speech_weights read: one weight per hidden unit
 
 
 @dataclass
@@ -397,8 +378,8 @@ class ModelInfo:
 
 
 def has_speech_check(info: ModelInfo) -> bool:
-    """Whether the model's scores carry a last column, log p(no speech): a calibrated speech check, and
-    an architecture with Whisper's no-speech output."""
+    """Whether the model's scores carry a last column, log p(no speech): a calibrated speech check on a
+    WhisperLID model's language step."""
     return info.calibration.speech_check and info.config.name == WhisperLIDConfig.name
 
 
@@ -534,6 +515,12 @@ def load_model(path: str | Path | None = None) -> tuple[LanguageModel, ModelInfo
         raise ModelError(f"{meta_file} has an incomplete model description: {e}") from None
     if info.config.n_languages != len(info.languages):
         raise ModelError(f"{meta_file}: {len(info.languages)} languages but {info.config.n_languages} outputs")
+    width = EncoderConfig(**info.config.encoder).width if info.config.name == WhisperLIDConfig.name else 0
+    if has_speech_check(info) and len(info.calibration.no_speech_weights) != width:
+        raise ModelError(
+            f"{meta_file}: the speech check has {len(info.calibration.no_speech_weights)} weights, the model's"
+            f" language step {width} hidden units"
+        )
     try:
         state = load_file(str(weights))
     except (SafetensorError, OSError, ValueError) as e:
@@ -635,8 +622,8 @@ class Classifier:
             batch = torch.from_numpy(np.stack([windows[i] for i in idx])).to(self.device)
             # bf16 on a GPU (the front ends keep float32): 3.4x v3's float32 windows per second (BENCHMARKS.md)
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
-                logits, no_speech = self.model.scores(batch) if self.speech_check else (self.model(batch), None)
+                logits, hidden = self.model.scores(batch) if self.speech_check else (self.model(batch), None)
             seconds = batch.shape[1] / SAMPLE_RATE
-            no_speech = None if no_speech is None else no_speech.float()
-            out[idx] = self.info.calibration.log_probs(logits.float(), seconds, no_speech).cpu().numpy()
+            hidden = None if hidden is None else hidden.float()
+            out[idx] = self.info.calibration.log_probs(logits.float(), seconds, hidden).cpu().numpy()
         return out

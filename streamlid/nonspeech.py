@@ -34,14 +34,46 @@ def coloured_noise(n: int, exponent: float, rng: np.random.Generator) -> np.ndar
     return x / np.abs(x).max()
 
 
+def notes(pitches: np.ndarray, seconds: float, rng: np.random.Generator) -> np.ndarray:
+    """Notes of `seconds` each at the given MIDI pitches (one row per voice, played together), each with
+    a few harmonics and a plucked envelope: melody when there is one voice, chords when there are several."""
+    per = int(seconds * RATE)
+    t = np.arange(per) / RATE
+    envelope = np.minimum(t / 0.01, 1) * np.exp(-t * rng.uniform(2, 8))
+    harmonics = rng.uniform(0.1, 0.6, size=5) ** np.arange(5)
+    out = []
+    for chord in np.atleast_2d(pitches).T:
+        f = 440 * 2 ** ((chord[:, None] - 69) / 12) * np.arange(1, 6)[None, :]
+        out.append((harmonics[:, None] * np.sin(2 * np.pi * f[..., None] * t)).sum((0, 1)) * envelope)
+    return np.concatenate(out)
+
+
+def drums(n: int, rng: np.random.Generator) -> np.ndarray:
+    """A drum loop: a kick (a falling sine) on the beat, a snare (noise) off it and hi-hats between."""
+    beat = int(RATE * 60 / rng.uniform(80, 160))
+    t = np.arange(beat) / RATE
+    kick = np.sin(2 * np.pi * (40 * t + 80 * (1 - np.exp(-t * 30)) / 30)) * np.exp(-t * 12)
+    snare = rng.standard_normal(beat) * np.exp(-t * 25)
+    hat = np.diff(rng.standard_normal(beat + 1)) * np.exp(-t * 90)
+    x = np.zeros(n + 2 * beat)
+    for k, start in enumerate(range(0, n, beat)):
+        x[start : start + beat] += kick if k % 2 == 0 else 0.7 * snare
+        x[start + beat // 2 : start + beat // 2 + beat] += 0.3 * hat
+    return x[:n]
+
+
 def synthetic_clips(seed: int = 0) -> list[NonSpeechClip]:
-    """Noise, tones, hum, clicks and near-silence; frequencies and levels drawn from `seed` (seed 0 is
-    the test set; calibration fits on other seeds)."""
+    """Noise, tones, hum, clicks, near-silence and music-like notes and drums; frequencies, tunes and
+    levels drawn from `seed` (seed 0 is the test set; calibration fits on other seeds)."""
     rng = np.random.default_rng(seed)
     n = int(SECONDS * RATE)
     t = np.arange(n) / RATE
     f0, f1, f2 = rng.uniform(200, 1200), rng.uniform(50, 300), rng.uniform(2000, 6000)
     low, high = rng.choice([(697, 1209), (770, 1336), (852, 1477), (941, 1633)])
+    scale = rng.integers(48, 72) + np.array([0, 2, 4, 5, 7, 9, 11, 12])
+    step = rng.uniform(0.15, 0.5)
+    tune = rng.choice(scale, size=int(SECONDS / step) + 1)
+    roots = rng.choice(scale[:5], size=int(SECONDS / (2 * step)) + 1)
     clips = {
         "white-noise": ("noise", coloured_noise(n, 0, rng)),
         "pink-noise": ("noise", coloured_noise(n, 1, rng)),
@@ -56,6 +88,10 @@ def synthetic_clips(seed: int = 0) -> list[NonSpeechClip]:
         ),
         "bursts": ("noise", coloured_noise(n, 1, rng) * (np.sin(2 * np.pi * rng.uniform(0.5, 3) * t) > 0.3)),
         "silence": ("silence", 1e-4 * rng.standard_normal(n)),
+        "melody": ("music", notes(tune, step, rng)[:n]),
+        "chords": ("music", notes(np.stack([roots, roots + 4, roots + 7]), 2 * step, rng)[:n]),
+        "drums": ("music", drums(n, rng)),
+        "band": ("music", notes(tune, step, rng)[:n] / 3 + drums(n, rng) / 2 + coloured_noise(n, 1, rng) / 50),
     }
     out = []
     for name, (kind, x) in clips.items():
@@ -65,14 +101,22 @@ def synthetic_clips(seed: int = 0) -> list[NonSpeechClip]:
     return out
 
 
-def recorded_clips(folder: str | Path = DEFAULT_DIR) -> list[NonSpeechClip]:
-    """The clips of a folder's manifest.csv (path, kind, ...); none when the folder is not there."""
+def manifest_rows(folder: str | Path = DEFAULT_DIR) -> list[dict]:
+    """The rows of a folder's manifest.csv (path, kind, duration_s, package, license, origin); none when
+    the folder is not there."""
     manifest = Path(folder) / "manifest.csv"
     if not manifest.is_file():
         return []
     with open(manifest, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    return [NonSpeechClip(Path(r["path"]).stem, r["kind"], load_mono_16k(manifest.parent / r["path"])) for r in rows]
+        return list(csv.DictReader(f))
+
+
+def recorded_clips(folder: str | Path = DEFAULT_DIR) -> list[NonSpeechClip]:
+    """The clips of a folder's manifest.csv; none when the folder is not there."""
+    return [
+        NonSpeechClip(Path(r["path"]).stem, r["kind"], load_mono_16k(Path(folder) / r["path"]))
+        for r in manifest_rows(folder)
+    ]
 
 
 def nonspeech_clips(folder: str | Path = DEFAULT_DIR, seed: int = 0) -> list[NonSpeechClip]:

@@ -200,7 +200,7 @@ class LiveServer:
             return
         for event in events:
             message = {**event, "stream": sid}
-            if event["type"] in ("decision", "posteriors"):
+            if event["type"] in ("decision", "posteriors", "vad"):
                 state["last"][event["type"]] = message
             self._broadcast(sid, to_json(message))
             if event["type"] == "summary":

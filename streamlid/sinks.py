@@ -40,6 +40,7 @@ class LiveLine:
         self.unknown_held = False  # the decision is "none of the languages"
         self.t = 0.0
         self.speech = False
+        self.sound = False  # the VAD hears something the speech check says is not speech
         self.dropped = 0.0
 
     def __call__(self, events: list[dict]) -> None:
@@ -50,12 +51,14 @@ class LiveLine:
             if kind == "posteriors":
                 self.probs = e["probs"]
                 self.unknown_p = e.get("unknown", 0.0)
+                self.sound = not e.get("speech", True)
             elif kind == "decision":
                 self.decision, changed = e, True
                 if e["state"] != "silence":
                     self.unknown_held = e["state"] == "speech-unknown"
             elif kind == "vad":
                 self.speech = e["speech"]
+                self.sound = self.sound and self.speech
             elif kind == "dropped":
                 self.dropped = e.get("total_seconds", self.dropped)
                 self._print(
@@ -80,7 +83,7 @@ class LiveLine:
         # the decided class's smoothed probability now (decision events come only when the language or state
         # changes; the probability moves on)
         p_now = self.unknown_p if unknown else self.probs.get(lang, d.get("confidence", 0.0))
-        mic = "speech " if self.speech else "silence"
+        mic = "sound  " if self.speech and self.sound else "speech " if self.speech else "silence"
         drop = f"  dropped {self.dropped:.1f}s" if self.dropped else ""
         head = f"[{self.t:7.2f}s] {mic} {label:<20}"
         tail = f"p {p_now:.2f} {state:<16}"

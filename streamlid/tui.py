@@ -71,6 +71,7 @@ class DashboardState:
         self.changes: list[dict] = []
         self.summary: dict | None = None
         self.level_db, self.speech, self.t = -120.0, False, 0.0
+        self.sound = False  # the VAD hears something the speech check says is not speech
         self.dropped_seconds, self.overflows = 0.0, 0
 
     def colour(self, code: str | None) -> str:
@@ -88,6 +89,7 @@ class DashboardState:
                     rebuilt = True
                 self.probs = dict(e["probs"])
                 self.unknown_p = e.get("unknown", 0.0)
+                self.sound = not e.get("speech", True)
             elif kind == "decision":
                 self.decision = e
                 speaking = e["state"] != SILENCE
@@ -99,6 +101,7 @@ class DashboardState:
                 self.changes.append(e)
             elif kind in ("level", "vad"):
                 self.level_db, self.speech = e["level_db"], e["speech"]
+                self.sound = self.sound and self.speech
             elif kind == "dropped":
                 self.dropped_seconds = e.get("total_seconds", self.dropped_seconds)
                 self.overflows = e.get("total_overflows", self.overflows)
@@ -294,7 +297,10 @@ class Dashboard(App[int]):
         fill = max(0.0, min(1.0, (s.level_db + 60.0) / 60.0))
         level.append_text(solid(fill, 30, "green" if s.speech else "bright_black"))
         level.append(f" {s.level_db:6.1f} dB  ")
-        level.append("● speech" if s.speech else "○ silence", style="bold green" if s.speech else "bright_black")
+        if s.speech and s.sound:
+            level.append("◐ sound, not speech", style="yellow")
+        else:
+            level.append("● speech" if s.speech else "○ silence", style="bold green" if s.speech else "bright_black")
         level.append(f"   t {s.t:7.1f} s")
         self.query_one("#level", Static).update(level)
         self.query_one("#timeline", Static).update(self.timeline_text())

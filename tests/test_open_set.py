@@ -12,8 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import check_events, random_crnn, validate_message, write_wav
+from conftest import RIGHT, check_events, random_crnn, validate_message, write_wav
 
+from streamlid.audio import load_mono_16k
+from streamlid.checkpoint import ModelError
 from streamlid.model import Calibration, Classifier, ModelConfig, load_model, metadata_path, save_model
 from streamlid.nonspeech import recorded_clips, synthetic_clips
 from streamlid.sinks import LiveLine
@@ -150,14 +152,63 @@ def shipped_classifier(shipped_model) -> Classifier:
     return Classifier.load(shipped_model, "cpu")
 
 
+def test_the_shipped_model_checks_for_speech(shipped_classifier):
+    assert shipped_classifier.speech_check
+    assert len(shipped_classifier.info.calibration.no_speech_weights) == 512
+
+
+def test_a_speech_check_of_the_wrong_width_is_refused(shipped_model, tmp_path):
+    weights = tmp_path / "m.safetensors"
+    weights.symlink_to(Path(shipped_model).with_suffix(".safetensors").resolve())
+    meta = json.loads(metadata_path(Path(shipped_model).with_suffix(".safetensors")).read_text())
+    meta["calibration"]["no_speech_weights"] = [0.1, 0.2]
+    metadata_path(weights).write_text(json.dumps(meta))
+    with pytest.raises(ModelError, match="speech check has 2 weights.*512 hidden units"):
+        load_model(weights)
+
+
 @pytest.mark.e2e
-@pytest.mark.parametrize("name", ["music-chromium-bsu-menu", "jingle-gnome-shutdown", "hum"])
+@pytest.mark.parametrize(
+    "name", ["music-chromium-bsu-menu", "jingle-gnome-shutdown", "effects-yaru", "band", "white-noise", "tone"]
+)
 def test_non_speech_gets_no_language(shipped_classifier, name):
     clips = {c.name: c for c in recorded_clips() + synthetic_clips(0)}
     events = stream_events(shipped_classifier, clips[name].audio)
-    assert events[-1]["stats"]["windows"] > 0  # the VAD let it through: the model had to say no
-    assert [e["language"] for e in events if e["type"] == "decision" and e["language"]] == []
-    assert events[-1]["language"] is None and events[-1]["state"] == "speech-unknown"
+    check_events(events, shipped_classifier.languages)
+    stats = events[-1]["stats"]
+    assert stats["windows"] > 0  # the VAD let it through: the model had to say no
+    assert stats["nonspeech_windows"] > 0.8 * stats["windows"]
+    assert [e["state"] for e in events if e["type"] == "decision"] in ([], ["silence"])
+    assert events[-1]["language"] is None and events[-1]["state"] == "silence"
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("gain", [1.0, 0.05])
+def test_quiet_speech_still_gets_its_language(shipped_classifier, gain):
+    audio = load_mono_16k(RIGHT["deu"]) * gain
+    events = stream_events(shipped_classifier, audio)
+    assert events[-1]["stats"]["nonspeech_windows"] == 0
+    assert events[-1]["language"] == "deu"
+
+
+def test_the_live_line_and_the_dashboard_say_sound_for_what_is_not_speech():
+    from streamlid.tui import DashboardState
+
+    heard = {"type": "vad", "t": 0.5, "speech": True, "level_db": -20.0}
+    sound = {"type": "posteriors", "t": 1.0, "probs": dict.fromkeys(LANGS, 1 / 6), "speech": False, "no_speech": 0.97}
+    speech = {**sound, "t": 1.25, "speech": True, "no_speech": 0.01}
+    quiet = {**heard, "t": 2.0, "speech": False}
+    line, state = LiveLine(io.StringIO()), DashboardState(LANGS)
+    for events, label, is_sound in (
+        ([heard], "speech ", False),
+        ([sound], "sound", True),
+        ([speech], "speech ", False),
+        ([sound], "sound", True),
+        ([quiet], "silence", False),
+    ):
+        line(events)
+        state.apply(events)
+        assert label in line.status_line(200) and state.sound == is_sound
 
 
 def test_nonspeech_fixtures_are_listed_with_their_licences():

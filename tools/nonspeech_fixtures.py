@@ -1,6 +1,8 @@
-"""Build the non-speech test set from sound files in Debian packages (benchmarks/nonspeech/).
+"""Build the non-speech test set from sound files in Debian packages (benchmarks/nonspeech/), or with
+--training a training set for the speech check from other packages (never the test set's).
 
     python tools/nonspeech_fixtures.py benchmarks/nonspeech
+    python tools/nonspeech_fixtures.py --training /tmp/nonspeech-train
 
 Downloads the packages with `apt-get download` (nothing is installed), cuts music excerpts and strings
 short effects together into clips of a few seconds, and writes them as 16 kHz mono Opus with a
@@ -15,6 +17,7 @@ import csv
 import subprocess
 import tempfile
 from pathlib import Path
+from urllib.parse import unquote
 
 import numpy as np
 import soundfile as sf
@@ -108,6 +111,28 @@ CLIPS = [
 ]
 
 
+# the training set: other packages, whole folders (game sound sets with voice samples left out)
+TRAINING_PACKAGES = {
+    "extremetuxracer-data": "GPL-2+",
+    "lincity-ng-data": "GPL-2+",
+    "mu-cade-data": "BSD-2-Clause",
+    "deepin-sound-theme": "GPL-3",
+    "oxygen-sounds": "LGPL-3.0-or-later",
+}
+# (kind, package, folder): music is cut into pieces, effects strung together
+TRAINING_FOLDERS = [
+    ("music", "extremetuxracer-data", "usr/share/games/etr/music"),
+    ("effects", "extremetuxracer-data", "usr/share/games/etr/sounds"),
+    ("music", "lincity-ng-data", "usr/share/games/lincity-ng/music/default"),
+    ("music", "mu-cade-data", "usr/share/games/mu-cade/sounds/musics"),
+    ("effects", "mu-cade-data", "usr/share/games/mu-cade/sounds/chunks"),
+    ("effects", "deepin-sound-theme", "usr/share/sounds/deepin/stereo"),
+    ("effects", "oxygen-sounds", "usr/share/sounds"),
+]
+PIECE_S, PIECES_PER_FILE = 8.0, 4
+AUDIO_SUFFIXES = (".ogg", ".oga", ".wav", ".flac")
+
+
 def read_16k(path: Path, start: float, seconds: float | None) -> np.ndarray:
     x, rate = sf.read(path, dtype="float32", always_2d=True)
     x = x.mean(axis=1)
@@ -115,44 +140,95 @@ def read_16k(path: Path, start: float, seconds: float | None) -> np.ndarray:
     return soxr.resample(x, rate, RATE).astype(np.float32)
 
 
+def unpack(packages: list[str], tmp: Path) -> dict[str, str]:
+    """`apt-get download` the packages into tmp and unpack them under tmp/root: package -> version."""
+    subprocess.run(["apt-get", "download", *packages], cwd=tmp, check=True, capture_output=True)
+    versions = {}
+    for deb in tmp.glob("*.deb"):
+        pkg, version = deb.name.split("_")[:2]
+        versions[pkg] = unquote(version)  # apt writes an epoch's colon as %3a
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp / "root")], check=True)
+    return versions
+
+
+def strung(parts: list[np.ndarray]) -> np.ndarray:
+    """Sounds one after another with short gaps, at a normal recording level, never clipped."""
+    gap = np.zeros(int(GAP_S * RATE), dtype=np.float32)
+    audio = np.concatenate([x for part in parts for x in (part, gap)][:-1])
+    return audio * (0.5 / max(1e-6, float(np.abs(audio).max())))
+
+
+def test_clips(root: Path, versions: dict[str, str]) -> list[tuple[str, np.ndarray, dict]]:
+    out = []
+    for name, kind, pkg, parts in CLIPS:
+        audio = strung([read_16k(root / file, start, seconds) for file, start, seconds in parts])
+        files = "; ".join(dict.fromkeys(f"/{f}" + (f"@{s}s+{d}s" if d else "") for f, s, d in parts))
+        out.append(
+            (
+                name,
+                audio,
+                {"kind": kind, "package": f"{pkg} {versions[pkg]}", "license": PACKAGES[pkg], "origin": files},
+            )
+        )
+    return out
+
+
+def training_clips(root: Path, versions: dict[str, str]) -> list[tuple[str, np.ndarray, dict]]:
+    """Music files cut into up to PIECES_PER_FILE pieces spread over each file; effects strung together
+    into clips of about PIECE_S seconds."""
+    out = []
+    for kind, pkg, folder in TRAINING_FOLDERS:
+        meta = {"kind": kind, "package": f"{pkg} {versions[pkg]}", "license": TRAINING_PACKAGES[pkg]}
+        files = sorted(f for f in (root / folder).iterdir() if f.suffix in AUDIO_SUFFIXES)
+        stem = f"{kind}-{pkg.removesuffix('-data')}"
+        if kind == "music":
+            for f in files:
+                x = read_16k(f, 0, None)
+                n = int(PIECE_S * RATE)
+                starts = np.linspace(0, max(0, len(x) - n), min(PIECES_PER_FILE, max(1, len(x) // n))).astype(int)
+                for i, start in enumerate(starts):
+                    piece = strung([x[start : start + n]])
+                    out.append(
+                        (
+                            f"{stem}-{f.stem}-{i}",
+                            piece,
+                            {**meta, "origin": f"/{f.relative_to(root)}@{start / RATE:.0f}s"},
+                        )
+                    )
+            continue
+        group, length = [], 0.0
+        for f in files:
+            group.append(f)
+            length += sf.info(f).duration + GAP_S
+            if length >= PIECE_S or f == files[-1]:
+                audio = strung([read_16k(g, 0, PIECE_S) for g in group])
+                origin = "; ".join(f"/{g.relative_to(root)}" for g in group)
+                out.append((f"{stem}-{len(out)}", audio, {**meta, "origin": origin}))
+                group, length = [], 0.0
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("out", type=Path)
+    p.add_argument("--training", action="store_true", help="the speech check's training set, not the test set")
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    packages = TRAINING_PACKAGES if args.training else PACKAGES
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        subprocess.run(["apt-get", "download", *PACKAGES], cwd=tmp, check=True, capture_output=True)
-        versions = {}
-        for deb in tmp.glob("*.deb"):
-            pkg, version = deb.name.split("_")[:2]
-            versions[pkg] = version
-            subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp / "root")], check=True)
+        versions = unpack(list(packages), tmp)
+        clips = (training_clips if args.training else test_clips)(tmp / "root", versions)
         rows = []
-        for name, kind, pkg, parts in CLIPS:
-            gap = np.zeros(int(GAP_S * RATE), dtype=np.float32)
-            pieces = []
-            for file, start, seconds in parts:
-                pieces += [read_16k(tmp / "root" / file, start, seconds), gap]
-            audio = np.concatenate(pieces[:-1])
-            audio *= 0.5 / max(1e-6, float(np.abs(audio).max()))  # a normal recording level, never clipped
+        for name, audio, meta in clips:
             path = args.out / f"{name}.opus"
-            sf.write(path, audio, RATE, format="OGG", subtype="OPUS")
-            files = "; ".join(dict.fromkeys(f"/{f}" + (f"@{s}s+{d}s" if d else "") for f, s, d in parts))
-            rows.append(
-                {
-                    "path": path.name,
-                    "kind": kind,
-                    "duration_s": round(audio.size / RATE, 2),
-                    "package": f"{pkg} {versions[pkg]}",
-                    "license": PACKAGES[pkg],
-                    "origin": files,
-                }
-            )
+            sf.write(path, audio.astype(np.float32), RATE, format="OGG", subtype="OPUS")
+            rows.append({"path": path.name, "kind": meta["kind"], "duration_s": round(audio.size / RATE, 2), **meta})
+    fields = ["path", "kind", "duration_s", "package", "license", "origin"]
     with open(args.out / "manifest.csv", "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({k: r[k] for k in fields} for r in rows)
     total = sum(r["duration_s"] for r in rows)
     print(f"wrote {len(rows)} clips ({total:.0f} s) to {args.out}")
 

@@ -3,7 +3,7 @@
 
 const params = new URLSearchParams(location.search);
 const $ = (id) => document.getElementById(id);
-const streams = new Map(); // id -> {info, last: {decision, posteriors}, summary}
+const streams = new Map(); // id -> {info, last: {decision, posteriors, vad}, summary}
 const TOP_BARS = 8; // bars for the most probable languages
 let names = {};
 let chosen = params.get("stream") || "";
@@ -45,7 +45,7 @@ function handle(msg) {
     default: {
       const s = streams.get(msg.stream);
       if (!s) return;
-      if (msg.type === "decision" || msg.type === "posteriors") s.last[msg.type] = msg;
+      if (msg.type === "decision" || msg.type === "posteriors" || msg.type === "vad") s.last[msg.type] = msg;
       // "none of the languages" is held like a language, also through the silence after it
       if (msg.type === "decision" && msg.state !== "silence") s.unknown = msg.state === "speech-unknown";
       if (msg.type === "summary") s.summary = msg;
@@ -96,7 +96,10 @@ function render() {
   // decision events come only when the language or state changes; the smoothed probability moves on
   const confidence = unknown ? pUnknown ?? d.confidence : d ? probs[d.language] ?? d.confidence : 0;
   $("confidence").textContent = confidence.toFixed(2);
-  $("state").textContent = d ? d.state : "silence";
+  // a sound the model's speech check says is not speech reads as such, not as silence
+  const heard = !s.last.vad || s.last.vad.speech;
+  const sound = heard && !!(s.last.posteriors && s.last.posteriors.speech === false);
+  $("state").textContent = sound ? "sound, not speech" : d ? d.state : "silence";
   $("decision").className = unknown ? "speech-unknown" : d ? d.state : "silence";
   const other = $("other");
   other.hidden = pUnknown === undefined;
