@@ -3,7 +3,7 @@
     import streamlid
     result = streamlid.identify("speech.wav")                # or an array: identify(x, sample_rate=16000)
     print(result["language"], result["confidence"])          # 'deu' 0.97; None when it is none of them
-    model = streamlid.load_classifier("small")                # load once, for many calls and streams
+    model = streamlid.load_classifier("base")                 # load once, for many calls and streams
     stream = streamlid.LanguageStream(model, sample_rate=48000)  # push PCM chunks, get events back
 
 The names load lazily: `import streamlid` itself loads neither torch nor numpy.
@@ -30,7 +30,7 @@ _HOMES = {
 
 
 def load_classifier(model: str | None = None, compute: str = "auto") -> Classifier:
-    """A ready model (streamlid.model.Classifier): short name base or small, a path, or None (base)."""
+    """A ready model (streamlid.model.Classifier): short name base, a path, or None (base)."""
     from .model import Classifier
 
     return Classifier.load(model, compute)

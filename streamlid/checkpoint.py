@@ -9,13 +9,9 @@ from pathlib import Path
 # package data (pyproject.toml), so a plain `pip install .` and a wheel carry the models too
 MODELS_DIR = Path(str(importlib.resources.files("streamlid") / "models"))
 # the short names `--model` takes; a path to any other model works too
-MODEL_NAMES = {"base": "streamlid-v4", "small": "streamlid-v3-small"}
+MODEL_NAMES = {"base": "streamlid-v4"}
 DEFAULT_MODEL = MODELS_DIR / f"{MODEL_NAMES['base']}.safetensors"
-MODEL_HELP = (
-    "base (streamlid-v4, the default: 99 languages, the most accurate), small (streamlid-v3-small: a CRNN of 11"
-    " languages, a fraction of the CPU per window, much less accurate: models/MODEL_CARD.md) or the path of a"
-    " model's .safetensors"
-)
+MODEL_HELP = "base (streamlid-v4, the default: 99 languages) or the path of a model's .safetensors"
 
 
 class ModelError(Exception):
@@ -23,7 +19,7 @@ class ModelError(Exception):
 
 
 def model_path(model: str | Path | None) -> Path:
-    """The weights file of a short name (base, small), of a path, or of None (the default model)."""
+    """The weights file of a short name (base), of a path, or of None (the default model)."""
     if model is None:
         return DEFAULT_MODEL
     if str(model) in MODEL_NAMES:

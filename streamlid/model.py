@@ -472,7 +472,7 @@ def load_model(path: str | Path | None = None) -> tuple[LanguageModel, ModelInfo
     """Load weights and metadata; raises ModelError with a one-line reason on any problem.
 
     `path` may name the .safetensors file or its .json metadata, be a shipped model's short name (base,
-    small) or None for the default model.
+    base) or None for the default model.
     Weights are read with safetensors, which cannot execute code (no pickle).
     """
     from safetensors import SafetensorError
@@ -483,8 +483,8 @@ def load_model(path: str | Path | None = None) -> tuple[LanguageModel, ModelInfo
         weights = weights.with_suffix(".safetensors")
     meta_file = metadata_path(weights)
     if not weights.is_file():
-        names = " and ".join(MODEL_NAMES)
-        raise ModelError(f"model file not found: {weights} (the shipped models are called {names})")
+        names = ", ".join(MODEL_NAMES)
+        raise ModelError(f"model file not found: {weights} (the shipped model names: {names})")
     if not meta_file.is_file():
         raise ModelError(f"model metadata not found: {meta_file} (expected next to the weights)")
     try:

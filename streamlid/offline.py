@@ -24,7 +24,7 @@ def identify(
 ) -> dict:
     """The language of `audio`: a file (wav/flac/ogg/opus/mp3, any rate and channels) or an array of
     samples, (frames,) or (frames, channels), at `sample_rate`. `model` is a loaded Classifier (load it once
-    for many calls), a shipped model's short name (base, small), a path, or None for the default.
+    for many calls), a shipped model's short name (base), a path, or None for the default.
 
     Returns language (None when no speech, or speech in none of the model's languages), name, confidence,
     state, top, speech_seconds, duration and segments (the timeline of a long recording); for a file also

@@ -100,6 +100,14 @@ def add_model_options(p: argparse.ArgumentParser, window: float = DEFAULTS.windo
         " lower is steadier, higher reacts faster [%(default)s]",
     )
     g.add_argument(
+        "--no-speech",
+        type=float,
+        default=DEFAULTS.no_speech,
+        metavar="P",
+        help="the model's speech check: a window it gives p(no speech) >= P (noise, music, tones the VAD let"
+        " through) is not speech and names no language; 1 turns the check off [%(default)s]",
+    )
+    g.add_argument(
         "--compute",
         choices=("auto", "cpu", "cuda"),
         default="auto",
@@ -141,6 +149,7 @@ def stream_options(args: argparse.Namespace, languages: list[str] | None, model_
     check_range("--switch-prob", args.switch_prob, 0, 1)
     check_range("--confident", args.confident, 0, 1)
     check_range("--evidence-weight", args.evidence_weight, 0.01, 10)
+    check_range("--no-speech", args.no_speech, 0.01, 1)
     try:
         return replace_options(
             DEFAULTS,
@@ -156,6 +165,7 @@ def stream_options(args: argparse.Namespace, languages: list[str] | None, model_
             switch_prob=args.switch_prob,
             confident=args.confident,
             evidence_weight=args.evidence_weight,
+            no_speech=args.no_speech,
         )
     except ValueError as e:
         raise UsageError(str(e)) from None

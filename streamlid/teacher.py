@@ -42,7 +42,7 @@ class WhisperTeacher(nn.Module):
 class ModelTeacher(nn.Module):
     """Waveforms (B, samples) -> a streamlid model's probabilities (softmax of its logits, the model's own
     front end) over `languages`: the languages the teacher does not know get 0. The teacher of a
-    distilled student (streamlid-v3-small learns from streamlid-v3)."""
+    distilled student (a CRNN learns from a larger streamlid model)."""
 
     def __init__(self, model: nn.Module, teacher_languages: list[str], languages: list[str]) -> None:
         super().__init__()
@@ -77,7 +77,7 @@ def is_model_teacher(spec: str) -> bool:
 
 
 def load_teacher(spec: str, encoder_file: str, languages: list[str]) -> nn.Module:
-    """The teacher --teacher names: a streamlid model (base, small or a path) or whisper-base-langid."""
+    """The teacher --teacher names: a streamlid model (base or a path) or whisper-base-langid."""
     if is_model_teacher(spec):
         model, info = load_model(spec)
         return ModelTeacher(model, info.languages, languages)

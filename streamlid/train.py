@@ -94,7 +94,7 @@ class TrainConfig:
     language_step: str = ""  # whisper-lid: the converted language step (whisper-base-langid.safetensors)
     finetune_layers: int = 0  # whisper-gru, whisper-lid: top encoder blocks trained (0: the encoder stays frozen)
     encoder_lr: float = 3e-5  # peak learning rate of the trained encoder blocks
-    teacher: str = ""  # soft targets: a streamlid model (base, small, a path) or whisper-base-langid.safetensors
+    teacher: str = ""  # soft targets: a streamlid model (base, a path) or whisper-base-langid.safetensors
     teacher_weight: float = 0.5  # share of the teacher's soft targets in the language loss
     eval_every: int = 500
     val_seconds: tuple[float, ...] = (1.0, 2.0, 3.0)
@@ -641,7 +641,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     a(
         "--teacher",
         metavar="MODEL",
-        help="soft targets from a teacher run on each augmented crop: a streamlid model (base, small or a "
+        help="soft targets from a teacher run on each augmented crop: a streamlid model (base or a "
         "path: distillation, e.g. a CRNN student of base) or whisper-base-langid.safetensors (Whisper-base's "
         "language detection, 30-s padded; needs --encoder)",
     )

@@ -134,7 +134,7 @@ def dev_clip(relpath: str) -> Path:
 
 
 # The speech used where the language does not matter (unit tests, mechanics): a clean English reading
-# (10.2 s; streamlid-v4, v3-small and v2 all call it English).
+# (10.2 s; streamlid-v4 and v2 both call it English).
 SPEECH_CLIP = "real/asterisk_debian/eng/allison_smith-dictate_play_help.opus"
 
 

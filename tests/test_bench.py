@@ -16,7 +16,9 @@ from conftest import FIXTURES, SR, write_wav
 from matplotlib.image import imread
 
 from streamlid import bench
+from streamlid.checkpoint import MODELS_DIR
 
+V2 = MODELS_DIR / "streamlid-v2.safetensors"  # an older shipped CRNN, to set beside the default
 pytestmark = pytest.mark.e2e  # end-to-end: real servers, processes, models over whole clips
 
 
@@ -30,7 +32,8 @@ def bench_args(*argv: str) -> argparse.Namespace:
 def quick_run(tmp_path_factory, shipped_model) -> tuple[argparse.Namespace, dict, str]:
     out = tmp_path_factory.mktemp("bench")
     args = bench_args(
-        "--quick", "--conversations", "1", "--manifest", str(FIXTURES / "manifest.csv"), "--out", str(out)
+        *("--quick", "--conversations", "1", "--manifest", str(FIXTURES / "manifest.csv"), "--out", str(out)),
+        *("--model", "base", "--model", str(V2)),
     )
     assert bench.run(args) == 0
     report = json.loads((out / "bench.json").read_text())
@@ -40,18 +43,21 @@ def quick_run(tmp_path_factory, shipped_model) -> tuple[argparse.Namespace, dict
 def test_report_holds_every_measured_number(quick_run) -> None:
     args, report, md = quick_run
     assert f"Reproduce: `{report['command']}`" in md
-    assert list(report["models"]) == ["streamlid-v4", "streamlid-v3-small"]  # base and small by default
-    assert "| measure | streamlid-v4 | streamlid-v3-small |" in md
-    for name, r in report["models"].items():
-        assert f"## {name} (models/{name}.safetensors)" in md
+    assert list(report["models"]) == ["streamlid-v4", "streamlid-v2"]  # side by side, in the order asked
+    assert "| measure | streamlid-v4 | streamlid-v2 |" in md
+    assert "## streamlid-v4 (models/streamlid-v4.safetensors)" in md and f"## streamlid-v2 ({V2})" in md
+    for r in report["models"].values():
         for seconds, a in r["accuracy"].items():
             assert 0 <= a["accuracy"] <= 1 and a["ci95"][0] <= a["accuracy"] <= a["ci95"][1]
             assert a["n_crops"] >= a["n_clips"] > 0
             assert f"| accuracy of one {float(seconds):g}-s window, core six closed set | {a['accuracy']:.3f} [" in md
         for seconds, ms in r["cpu_ms_per_window"].items():
             assert f"| model CPU time per window of {float(seconds):g} s | {ms:.2f} ms | ≤ 10 ms: " in md
-        s = r["stream"]
-        assert f"| {s['real_time_factor']:g} ({s['cpu_seconds']:g} CPU s, {s['windows']} windows) |" in md
+        s, every, int8 = r["stream"], r["stream_every_hop"], r["stream_int8"]
+        for x in (s, every, int8):
+            assert f"| {x['real_time_factor']:g} ({x['cpu_seconds']:g} CPU s, {x['windows']} windows analysed," in md
+            assert x["streams_per_core"] == int(x["audio_seconds"] / x["cpu_seconds"])
+        assert every["skipped_windows"] == 0 and s["windows"] + s["skipped_windows"] == every["windows"]
         assert f"| {s['latency_ms_p50']:g} / {s['latency_ms_p99']:g} ms |" in md
         c = r["concurrent_1_thread"]
         assert f"cross-stream batching | {c['streams']} |" in md
@@ -63,7 +69,7 @@ def test_report_holds_every_measured_number(quick_run) -> None:
         assert f"| false switches per 10 min of one-language speech | {q['false_switches_per_10min']:g} |" in md
         assert f"| {q['correct_fraction']:g} | ≥ 0.95: " in md
         g = r["nonspeech"]["given_language"]
-        assert f"non-speech clips given a language at any moment ({g['n']} clips) | {g['rate']:g} [" in md
+        assert f"given a language or 'another language' at any moment ({g['n']} clips) | {g['rate']:g} [" in md
         if "open_set" in r:
             o = r["open_set"]["out_of_set"]
             assert (
@@ -71,21 +77,23 @@ def test_report_holds_every_measured_number(quick_run) -> None:
             )
         assert f"| {q['conversations']}, {q['speech_minutes']:g} min |" in md
         assert q["conversations"] == 3 and q["switches"] == 3  # one of each kind: A, A→B, A→B→A
-    base, small = report["models"].values()
+    base, crnn = report["models"].values()
     row = "| model CPU ms per 1-s window, 1 thread | "
-    assert row + f"{base['cpu_ms_per_window']['1.0']:.2f} | {small['cpu_ms_per_window']['1.0']:.2f} |" in md
-    assert small["cpu_ms_per_window"]["1.0"] < base["cpu_ms_per_window"]["1.0"]  # the point of the small model
+    assert row + f"{base['cpu_ms_per_window']['1.0']:.2f} | {crnn['cpu_ms_per_window']['1.0']:.2f} |" in md
+    assert crnn["cpu_ms_per_window"]["1.0"] < base["cpu_ms_per_window"]["1.0"]  # a CRNN is far smaller
     assert "no GPU here | no GPU here |" in md
+    cells = " / ".join(f"{base[k]['real_time_factor']:g}" for k in ("stream_every_hop", "stream", "stream_int8"))
+    assert f"| CPU s per s of audio, one stream: every hop / adaptive / adaptive int8 | {cells} |" in md
     assert "Quick run" in md
 
 
-def test_one_model_by_short_name(tmp_path) -> None:
-    args = bench_args("--quick", "--conversations", "1", "--model", "small", "--out", str(tmp_path))
+def test_one_model(tmp_path) -> None:
+    args = bench_args("--quick", "--conversations", "1", "--model", str(V2), "--out", str(tmp_path))
     args.manifest = FIXTURES / "manifest.csv"
     assert bench.run(args) == 0
     report = json.loads((tmp_path / "bench.json").read_text())
-    assert list(report["models"]) == ["streamlid-v3-small"]
-    assert "--model small" in report["command"]
+    assert list(report["models"]) == ["streamlid-v2"]
+    assert f"--model {V2}" in report["command"]
 
 
 def test_report_plot_is_beside_it_and_linked(quick_run) -> None:

@@ -32,7 +32,7 @@ from conftest import (
 from streamlid import cli, options
 from streamlid.audio import load_mono_16k, read_audio
 from streamlid.languages import CORE
-from streamlid.model import CRNN, Classifier, WhisperLID, load_model
+from streamlid.model import Classifier, WhisperLID, load_model
 from streamlid.offline import IDENTIFY_WINDOW
 from streamlid.stream import LanguageStream, StreamOptions, replace_options
 
@@ -111,6 +111,7 @@ def test_defaults_are_the_stream_defaults():
     assert (args.vad_aggressiveness, args.vad_frame_ms) == (d.vad.aggressiveness, d.vad.frame_ms)
     assert (args.switch_prob, args.confident) == (d.smoothing.switch_prob, d.smoothing.confident)
     assert args.evidence_weight == d.smoothing.evidence_weight
+    assert args.no_speech == d.no_speech
     assert args.device is None and args.input is None and not args.fast and not args.json
     assert args.model is None and args.languages is None and args.compute == "auto"
     assert options.stream_options(args, None, LANGS) == d
@@ -120,7 +121,7 @@ def test_options_reach_the_stream_options():
     args = cli.build_parser().parse_args(
         "identify a.wav b.ogg --json --top 5 --window 3 --hop 0.5 --min-window 2 --languages eng,deu "
         "--vad-aggressiveness 3 --vad-frame-ms 20 --switch-prob 0.1 --confident 0.8 --compute cpu --threads 2 "
-        "--prefer fra,ENG --evidence-weight 0.5".split()
+        "--prefer fra,ENG --evidence-weight 0.5 --no-speech 0.9".split()
     )
     assert [p.name for p in args.files] == ["a.wav", "b.ogg"] and args.json and args.top == 5
     o = options.stream_options(args, ["eng", "deu"], LANGS)
@@ -134,6 +135,7 @@ def test_options_reach_the_stream_options():
     assert options.stream_options(args, None, LANGS).min_window == 0.3
     assert (o.vad.aggressiveness, o.vad.frame_ms) == (3, 20)
     assert (o.smoothing.switch_prob, o.smoothing.confident, o.smoothing.evidence_weight) == (0.1, 0.8, 0.5)
+    assert o.no_speech == 0.9
 
 
 def test_device_is_kept_as_text_and_short_options():
@@ -205,6 +207,7 @@ def test_entry_point_runs_as_a_module():
         (["--switch-prob", "1.5"], ["--switch-prob must be from 0 to 1, not 1.5"]),
         (["--confident", "-1"], ["confident"]),
         (["--evidence-weight", "0"], ["--evidence-weight must be from 0.01 to 10, not 0"]),
+        (["--no-speech", "1.5"], ["--no-speech must be from 0.01 to 1, not 1.5"]),
     ],
 )
 def test_listen_usage_errors(capsys, random_model, files, extra, needles):
@@ -529,25 +532,17 @@ def test_streaming_in_device_sized_blocks_matches_identify(capsys, shipped_model
     assert events[-1]["confidence"] == pytest.approx(r["confidence"], abs=2e-4)
 
 
-def test_the_shipped_models_load_by_short_name(capsys):
+def test_the_shipped_model_loads_by_short_name(capsys):
     base, base_info = load_model("base")
-    small, small_info = load_model("small")
-    assert isinstance(base, WhisperLID) and isinstance(small, CRNN)
+    assert isinstance(base, WhisperLID)
     assert len(base_info.languages) == 99 and base_info.version == "4"
-    assert set(small_info.languages) < set(base_info.languages) and small_info.version == "3-small"
-    assert small_info.training["config"]["teacher"] == "base"  # distilled from v3, base before v4
-    assert small_info.calibration.open_set
-    assert sum(p.numel() for p in small.parameters()) < sum(p.numel() for p in base.parameters()) / 10
-    assert Classifier.load("small", "cpu").name == "streamlid-v3-small"
+    assert Classifier.load("base", "cpu").name == "streamlid-v4"
 
-    code, out, err = main(capsys, "identify", "--model", "small", "--json", dev_clip(SPEECH_CLIP))
+    code, out, err = main(capsys, "identify", "--model", "base", "--json", dev_clip(SPEECH_CLIP))
     assert code == 0 and err == ""
     (r,) = parse_json_lines(out)
     assert r["language"] == "eng", r
 
-    code, out, err = main(capsys, "identify", "--model", "smal", dev_clip(SPEECH_CLIP))
+    code, out, err = main(capsys, "identify", "--model", "small", dev_clip(SPEECH_CLIP))
     assert code == 2 and out == ""
-    assert (
-        err.strip()
-        == "streamlid identify: error: model file not found: smal (the shipped models are called base and small)"
-    )
+    assert err.strip() == "streamlid identify: error: model file not found: small (the shipped model names: base)"

@@ -252,6 +252,6 @@ def test_a_built_wheel_carries_every_shipped_model_and_the_schema(tmp_path):
     subprocess.run([*pip, str(src)], check=True, capture_output=True, cwd=tmp_path)
     (wheel,) = tmp_path.glob("streamlid-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for model in ("streamlid-v4", "streamlid-v3-small", "streamlid-v2"):
+    for model in ("streamlid-v4", "streamlid-v2"):
         assert {f"streamlid/models/{model}.safetensors", f"streamlid/models/{model}.json"} <= names
     assert "streamlid/protocol.schema.json" in names  # streamlid.events reads the event types from it

@@ -514,8 +514,8 @@ def test_hello_names_the_default_model_when_none_was_given():
 
 
 def test_the_server_names_the_model_it_was_given_by_short_name():
-    server = LiveServer(Classifier.load("small", "cpu"), ServerOptions(port=0), model="small")
-    assert server.model["name"] == "streamlid-v3-small" and server.model["version"] == "3-small"
+    server = LiveServer(Classifier.load("base", "cpu"), ServerOptions(port=0), model="base")
+    assert server.model["name"] == "streamlid-v4" and server.model["version"] == "4"
 
 
 def test_audio_session_is_the_protocol_without_io(random_classifier):

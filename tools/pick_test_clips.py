@@ -66,7 +66,7 @@ NAMED = [
     "real/commonvoice/spa/unknown-2025-06-27-2025-06-27.opus",  # conftest.CLIPS and RIGHT
     "real/aishell3/cmn/ssb0005-ssb00050001.opus",  # the encoder and the Whisper peer tests
 ]
-OUT_OF_SET = {"epo": 2, "gle": 2, "yue": 2}  # not among Whisper's 99 languages (nor v3-small's 11)
+OUT_OF_SET = {"epo": 2, "gle": 2, "yue": 2}  # not among Whisper's 99 languages
 TRAIN = ("heidelberg_digits", "eng", ["heidelberg_digits:spk00", "heidelberg_digits:spk01", "heidelberg_digits:spk02"])
 TRAIN_CLIPS_PER_SPEAKER = 4
 COLUMNS = ["path", "language", "speaker", "duration_s", "license", "source", "content", "split", "origin"]
