@@ -15,7 +15,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from streamlid.model import load_model  # noqa: E402
+from streamlid.model.classifier import load_model  # noqa: E402
 
 
 def timed(fn, reps: int = 20) -> float:

@@ -19,13 +19,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from streamlid.checkpoint import DEFAULT_MODEL  # noqa: E402
-from streamlid.client import send_file  # noqa: E402
-from streamlid.model import CRNN, Classifier, ModelConfig, ModelInfo, save_model  # noqa: E402
-from streamlid.server import BackgroundServer, LiveServer, ServerOptions  # noqa: E402
-from streamlid.sources import FileSource  # noqa: E402
-from streamlid.stream import LanguageStream, StreamOptions  # noqa: E402
-from streamlid.tui import Dashboard  # noqa: E402
+from streamlid.core.stream import LanguageStream, StreamOptions  # noqa: E402
+from streamlid.io.sources import FileSource  # noqa: E402
+from streamlid.io.tui import Dashboard  # noqa: E402
+from streamlid.model.checkpoint import DEFAULT_MODEL  # noqa: E402
+from streamlid.model.classifier import CRNN, Classifier, ModelConfig, ModelInfo, save_model  # noqa: E402
+from streamlid.serving.client import send_file  # noqa: E402
+from streamlid.serving.server import BackgroundServer, LiveServer, ServerOptions  # noqa: E402
 
 CLIP = ROOT.parent / "shared/data/real/udhr_omniglot/fra/reader-french-france-french_france.opus"  # 11.3 s
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"]
@@ -80,7 +80,7 @@ def microphone_page(classifier: Classifier, model: Path, out: Path) -> None:
     import soundfile as sf
     from playwright.sync_api import sync_playwright
 
-    from streamlid.audio import load_mono_16k
+    from streamlid.core.audio import load_mono_16k
 
     wav = Path(tempfile.mkdtemp()) / "mic.wav"
     sf.write(wav, load_mono_16k(CLIP), 16000, subtype="PCM_16")

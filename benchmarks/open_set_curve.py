@@ -18,12 +18,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from streamlid.audio import load_mono_16k
-from streamlid.evaluate import read_manifest
-from streamlid.metrics import wilson_interval
-from streamlid.model import Classifier
-from streamlid.nonspeech import nonspeech_clips
-from streamlid.stream import LanguageStream, StreamOptions
+from streamlid.core.audio import load_mono_16k
+from streamlid.core.stream import LanguageStream, StreamOptions
+from streamlid.evaluation.evaluate import read_manifest
+from streamlid.evaluation.metrics import wilson_interval
+from streamlid.evaluation.nonspeech import nonspeech_clips
+from streamlid.model.classifier import Classifier
 
 IDENTIFY = StreamOptions(window=3.0, ring_seconds=15.0)  # cli.IDENTIFY_WINDOW
 THRESHOLDS = np.round(np.arange(0.05, 1.0, 0.05), 2)

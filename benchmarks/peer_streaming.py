@@ -6,7 +6,7 @@
 Both systems go through the very same LanguageStream (VAD gating, window, hop, smoothing, decisions): only
 the classifier behind it differs. Whisper-base is padded to 30 s (its accurate mode), closed set over the
 core six, one CPU thread. Its posterior for each window is cached by a hash of the window's samples in
-the PeerCache file shared with `streamlid evaluate --peer` (streamlid.peer.default_decisions_file), so a
+the PeerCache file shared with `streamlid evaluate --peer` (streamlid.evaluation.peer.default_decisions_file), so a
 re-run (a new streamlid model, other smoothing) costs no Whisper time at all; without the cache, Whisper takes ~25 CPU minutes on one thread.
 Each system is also scored with "raw" smoothing: the decision is every window's argmax.
 """
@@ -23,13 +23,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from streamlid.bench import goal, seconds_cell
-from streamlid.checkpoint import DEFAULT_MODEL
-from streamlid.conversations import Conversation, Score, benchmark_conversations, decision_track, read_clips
-from streamlid.languages import CORE
-from streamlid.model import Classifier
-from streamlid.peer import PeerCache, WhisperPeer, default_decisions_file
-from streamlid.stream import LanguageStream, StreamOptions, replace_options
+from streamlid.core.languages import CORE
+from streamlid.core.stream import LanguageStream, StreamOptions, replace_options
+from streamlid.evaluation.bench import goal, seconds_cell
+from streamlid.evaluation.conversations import Conversation, Score, benchmark_conversations, decision_track, read_clips
+from streamlid.evaluation.peer import PeerCache, WhisperPeer, default_decisions_file
+from streamlid.model.checkpoint import DEFAULT_MODEL
+from streamlid.model.classifier import Classifier
 
 # the decision follows each window's argmax: no memory between windows, any language may take over at once
 RAW = {"switch_prob": 1.0, "pause_switch_prob": 1.0, "evidence_weight": 1.0, "confident": 0.0}

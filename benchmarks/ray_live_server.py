@@ -26,8 +26,8 @@ from live_server import CLIP, free_port, streams_level
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from streamlid.audio import load_mono_16k  # noqa: E402
-from streamlid.checkpoint import DEFAULT_MODEL  # noqa: E402
+from streamlid.core.audio import load_mono_16k  # noqa: E402
+from streamlid.model.checkpoint import DEFAULT_MODEL  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "ray_live_server.json"
 

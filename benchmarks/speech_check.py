@@ -1,6 +1,6 @@
 """The speech check measured from both sides, on data it was never fitted on:
 
-- non-speech (benchmarks/nonspeech/'s recordings and synthetic noise, tones, music of the test seeds): how
+- non-speech (streamlid/evaluation/nonspeech_clips/'s recordings and synthetic noise, tones, music of the test seeds): how
   often a clip is given a language or "another language", streaming (`listen`'s defaults: any decision)
   and whole (`identify`: the summary), and the share of analysed windows still taken for speech;
 - speech (the dev split, every language): how often a 1, 2 or 3-s window of it is called non-speech, as
@@ -19,15 +19,15 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from streamlid.audio import load_mono_16k
-from streamlid.evaluate import EvalOptions, clip_crops, read_manifest
-from streamlid.metrics import wilson_interval
-from streamlid.model import Classifier
-from streamlid.nonspeech import coloured_noise, recorded_clips, synthetic_clips
-from streamlid.offline import identify
-from streamlid.smoothing import SPEECH_UNKNOWN
-from streamlid.stream import LanguageStream, StreamOptions
-from streamlid.vad import speech_only
+from streamlid.core.audio import load_mono_16k
+from streamlid.core.smoothing import SPEECH_UNKNOWN
+from streamlid.core.stream import LanguageStream, StreamOptions
+from streamlid.core.vad import speech_only
+from streamlid.evaluation.evaluate import EvalOptions, clip_crops, read_manifest
+from streamlid.evaluation.metrics import wilson_interval
+from streamlid.evaluation.nonspeech import coloured_noise, recorded_clips, synthetic_clips
+from streamlid.io.offline import identify
+from streamlid.model.classifier import Classifier
 
 TEST_SEEDS = (0, *range(100, 105))  # the fit uses seeds 1-6
 SECONDS = (1.0, 2.0, 3.0)

@@ -17,7 +17,7 @@ COMMANDS = {
     "streamlid devices --json": [sys.executable, "-m", "streamlid", "devices", "--json"],
     "streamlid listen --help": [sys.executable, "-m", "streamlid", "listen", "--help"],
     "streamlid train --help (imports torch)": [sys.executable, "-m", "streamlid", "train", "--help"],
-    "python -c 'import streamlid.stream'": [sys.executable, "-c", "import streamlid.stream"],
+    "python -c 'import streamlid.core.stream'": [sys.executable, "-c", "import streamlid.core.stream"],
     "python -c 'import streamlid'": [sys.executable, "-c", "import streamlid"],
 }
 

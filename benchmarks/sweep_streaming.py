@@ -29,10 +29,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from streamlid.conversations import Conversation, Score, benchmark_conversations, read_clips
-from streamlid.languages import CORE
-from streamlid.model import Classifier
-from streamlid.stream import LanguageStream, StreamOptions, replace_options
+from streamlid.core.languages import CORE
+from streamlid.core.stream import LanguageStream, StreamOptions, replace_options
+from streamlid.evaluation.conversations import Conversation, Score, benchmark_conversations, read_clips
+from streamlid.model.classifier import Classifier
 
 KEYS = (
     "window",

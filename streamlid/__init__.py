@@ -17,21 +17,21 @@ __version__ = "0.1.0"
 __all__ = ["LanguageStream", "StreamOptions", "identify", "load_classifier", "load_model"]
 
 if TYPE_CHECKING:
-    from .model import Classifier, load_model
-    from .offline import identify
-    from .stream import LanguageStream, StreamOptions
+    from .core.stream import LanguageStream, StreamOptions
+    from .io.offline import identify
+    from .model.classifier import Classifier, load_model
 
 _HOMES = {
-    "identify": "offline",
-    "LanguageStream": "stream",
-    "StreamOptions": "stream",
-    "load_model": "model",
+    "identify": "io.offline",
+    "LanguageStream": "core.stream",
+    "StreamOptions": "core.stream",
+    "load_model": "model.classifier",
 }
 
 
 def load_classifier(model: str | None = None, compute: str = "auto") -> Classifier:
-    """A ready model (streamlid.model.Classifier): short name base, a path, or None (base)."""
-    from .model import Classifier
+    """A ready model (streamlid.model.classifier.Classifier): short name base, a path, or None (base)."""
+    from .model.classifier import Classifier
 
     return Classifier.load(model, compute)
 

@@ -31,15 +31,15 @@ import pytest
 import soundfile as sf
 import torch
 
-from streamlid.audio import load_mono_16k
-from streamlid.checkpoint import DEFAULT_MODEL
-from streamlid.events import FIELDS, SCHEMA
-from streamlid.languages import CORE
-from streamlid.model import CRNN, Calibration, Classifier, ModelConfig, ModelInfo, save_model
-from streamlid.protocol import ServerOptions
-from streamlid.server import LiveServer
-from streamlid.stream import LanguageStream, StreamOptions
-from streamlid.train import TrainConfig
+from streamlid.core.audio import load_mono_16k
+from streamlid.core.events import FIELDS, SCHEMA
+from streamlid.core.languages import CORE
+from streamlid.core.stream import LanguageStream, StreamOptions
+from streamlid.model.checkpoint import DEFAULT_MODEL
+from streamlid.model.classifier import CRNN, Calibration, Classifier, ModelConfig, ModelInfo, save_model
+from streamlid.serving.protocol import ServerOptions
+from streamlid.serving.server import LiveServer
+from streamlid.training.train import TrainConfig
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures" / "speech"  # the speech clips the tests carry, with manifest.csv
@@ -243,7 +243,7 @@ def validate_message(msg: dict, kind: str = "server_message") -> None:
 
 STATES = {"speech-confident", "speech-uncertain", "speech-unknown", "silence"}
 NUM = (int, float)
-# the fields of each event type, from the one schema (protocol.schema.json, read by streamlid.events)
+# the fields of each event type, from the one schema (protocol.schema.json, read by streamlid.core.events)
 EVENT_FIELDS = {kind: set(required) - {"type", "seq", "t"} for kind, (required, _) in FIELDS.items()}
 # present when the model has a speech check
 SPEECH_CHECK_FIELDS = {"posteriors": {"no_speech"}}

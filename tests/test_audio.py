@@ -11,7 +11,7 @@ from conftest import SPEECH_CLIP, dev_clip, write_wav
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streamlid.audio import AudioError, Resampler, RingBuffer, load_mono_16k, read_audio, to_float_mono
+from streamlid.core.audio import AudioError, Resampler, RingBuffer, load_mono_16k, read_audio, to_float_mono
 
 # -- RingBuffer ----------------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Waveform and spectrogram augmentation (streamlid.augment): shapes, ranges, effects, seeds."""
+"""Waveform and spectrogram augmentation (streamlid.training.augment): shapes, ranges, effects, seeds."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import math
 import pytest
 import torch
 
-from streamlid.augment import (
+from streamlid.model.features import LogMel
+from streamlid.training.augment import (
     AugmentConfig,
     augment_logmel,
     augment_waveform,
@@ -15,7 +16,6 @@ from streamlid.augment import (
     mu_law,
     room_impulse,
 )
-from streamlid.features import LogMel
 
 SR = 16000
 

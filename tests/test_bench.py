@@ -15,8 +15,8 @@ import pytest
 from conftest import FIXTURES, SR, write_wav
 from matplotlib.image import imread
 
-from streamlid import bench
-from streamlid.checkpoint import MODELS_DIR
+from streamlid.evaluation import bench
+from streamlid.model.checkpoint import MODELS_DIR
 
 V2 = MODELS_DIR / "streamlid-v2.safetensors"  # an older shipped CRNN, to set beside the default
 pytestmark = pytest.mark.e2e  # end-to-end: real servers, processes, models over whole clips

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from conftest import CHROMIUM, CLIPS, RIGHT, need_chromium
 
-from streamlid.checkpoint import DEFAULT_MODEL
-from streamlid.client import send_file
-from streamlid.model import Classifier
-from streamlid.server import BackgroundServer, LiveServer, ServerOptions
+from streamlid.model.checkpoint import DEFAULT_MODEL
+from streamlid.model.classifier import Classifier
+from streamlid.serving.client import send_file
+from streamlid.serving.server import BackgroundServer, LiveServer, ServerOptions
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright (pip install playwright)")
 
@@ -167,7 +167,7 @@ def test_listen_button_sends_the_microphone_and_decides_its_language(playwright,
     an AudioWorklet, streams it to /audio, and shows that stream deciding German."""
     import soundfile as sf
 
-    from streamlid.audio import load_mono_16k
+    from streamlid.core.audio import load_mono_16k
 
     wav = tmp_path / "german.wav"
     sf.write(wav, load_mono_16k(RIGHT_DEU), 16000, subtype="PCM_16")

@@ -1,6 +1,6 @@
 """The command line: parsing, --help, errors for bad input, `identify` and `listen --input`.
 
-Most runs call `streamlid.cli.main` in this process (an uncaught exception fails the test just as a
+Most runs call `streamlid.cli.main.main` in this process (an uncaught exception fails the test just as a
 traceback would); a few go through `python -m streamlid` to cover the entry point. Language-asserting
 tests use the shipped model and skip, saying so, while it is missing.
 """
@@ -29,12 +29,13 @@ from conftest import (
     write_wav,
 )
 
-from streamlid import cli, options
-from streamlid.audio import load_mono_16k, read_audio
-from streamlid.languages import CORE
-from streamlid.model import Classifier, WhisperLID, load_model
-from streamlid.offline import IDENTIFY_WINDOW
-from streamlid.stream import LanguageStream, StreamOptions, replace_options
+from streamlid.cli import main as cli
+from streamlid.cli import options
+from streamlid.core.audio import load_mono_16k, read_audio
+from streamlid.core.languages import CORE
+from streamlid.core.stream import LanguageStream, StreamOptions, replace_options
+from streamlid.io.offline import IDENTIFY_WINDOW
+from streamlid.model.classifier import Classifier, WhisperLID, load_model
 
 LANGS = list(CORE)
 

@@ -1,4 +1,4 @@
-"""Manifests, speaker hold-out, decoding, balanced sampling and crops (streamlid.data)."""
+"""Manifests, speaker hold-out, decoding, balanced sampling and crops (streamlid.training.data)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 import torch
 from conftest import FIXTURES, manifest
 
-from streamlid.data import Bank, SamplingConfig, decode_clips, holdout_speakers, select_languages
-from streamlid.manifest import Clip, read_manifest
+from streamlid.training.data import Bank, SamplingConfig, decode_clips, holdout_speakers, select_languages
+from streamlid.training.manifest import Clip, read_manifest
 
 CPU = torch.device("cpu")
 

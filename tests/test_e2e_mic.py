@@ -32,9 +32,9 @@ from conftest import (
     write_wav,
 )
 
-from streamlid.audio import load_mono_16k
-from streamlid.languages import CORE
-from streamlid.vad import speech_only
+from streamlid.core.audio import load_mono_16k
+from streamlid.core.languages import CORE
+from streamlid.core.vad import speech_only
 
 pytestmark = pytest.mark.e2e  # end-to-end: real servers, processes, models over whole clips
 

@@ -1,4 +1,4 @@
-"""Whisper-base's encoder and language detection in plain torch (streamlid.encoder, streamlid.teacher):
+"""Whisper-base's encoder and language detection in plain torch (streamlid.model.encoder, streamlid.training.teacher):
 any length, mixed-length batches, the int8 storage, and the port checked against CTranslate2 itself."""
 
 from __future__ import annotations
@@ -13,11 +13,10 @@ import pytest
 import torch
 from conftest import REPO, SPEECH_CLIP, dev_clip, tiny_config
 
-from streamlid.audio import load_mono_16k
-from streamlid.checkpoint import DEFAULT_MODEL
-from streamlid.encoder import EncoderConfig, WhisperEncoder, WhisperLogMel, pad_windows, stem_lengths
-from streamlid.languages import CORE, WHISPER_TO_ISO639_3
-from streamlid.model import (
+from streamlid.core.audio import load_mono_16k
+from streamlid.core.languages import CORE, WHISPER_TO_ISO639_3
+from streamlid.model.checkpoint import DEFAULT_MODEL
+from streamlid.model.classifier import (
     WhisperGRU,
     WhisperGRUConfig,
     WhisperLID,
@@ -26,7 +25,8 @@ from streamlid.model import (
     save_model,
     unpack_int8,
 )
-from streamlid.train import Trainer, build_training_model
+from streamlid.model.encoder import EncoderConfig, WhisperEncoder, WhisperLogMel, pad_windows, stem_lengths
+from streamlid.training.train import Trainer, build_training_model
 
 SMALL = EncoderConfig(n_mels=80, width=64, heads=4, layers=2)
 
@@ -167,7 +167,7 @@ def test_building_a_whisper_model_needs_its_encoder(tmp_path):
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory):
     pytest.importorskip("faster_whisper")
-    from streamlid.peer import assemble_model
+    from streamlid.evaluation.peer import assemble_model
 
     out = tmp_path_factory.mktemp("whisper")
     subprocess.run([sys.executable, str(REPO / "tools" / "convert_whisper_encoder.py"), str(out)], check=True)
@@ -206,7 +206,7 @@ def test_front_end_and_encoder_match_ctranslate2(converted, ct2_model):
 
 @pytest.mark.e2e
 def test_language_detection_matches_ctranslate2(converted, ct2_model):
-    from streamlid.teacher import WhisperTeacher
+    from streamlid.training.teacher import WhisperTeacher
 
     folder = converted[1]
     teacher = WhisperTeacher.load(
@@ -228,7 +228,7 @@ def test_language_detection_matches_ctranslate2(converted, ct2_model):
 
 
 def test_int8_classifier_quantises_the_linear_layers_and_agrees():
-    from streamlid.model import Classifier
+    from streamlid.model.classifier import Classifier
 
     x = load_mono_16k(dev_clip(SPEECH_CLIP))[16000:48000]
     fp32, int8 = Classifier.load(compute="cpu"), Classifier.load(compute="cpu", int8=True)
@@ -240,7 +240,7 @@ def test_int8_classifier_quantises_the_linear_layers_and_agrees():
 
 
 @pytest.mark.e2e
-def test_a_built_wheel_carries_every_shipped_model_and_the_schema(tmp_path):
+def test_a_built_wheel_carries_every_shipped_model_the_schema_the_page_and_the_nonspeech_clips(tmp_path):
     import shutil
     import zipfile
 
@@ -254,4 +254,7 @@ def test_a_built_wheel_carries_every_shipped_model_and_the_schema(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     for model in ("streamlid-v4", "streamlid-v2"):
         assert {f"streamlid/models/{model}.safetensors", f"streamlid/models/{model}.json"} <= names
-    assert "streamlid/protocol.schema.json" in names  # streamlid.events reads the event types from it
+    assert "streamlid/core/protocol.schema.json" in names  # streamlid.core.events reads the event types from it
+    assert "streamlid/serving/static/index.html" in names  # the browser page
+    nonspeech = "streamlid/evaluation/nonspeech_clips/"
+    assert f"{nonspeech}manifest.csv" in names and any(n.startswith(nonspeech) and n.endswith(".opus") for n in names)

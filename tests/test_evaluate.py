@@ -12,13 +12,13 @@ import pytest
 import torch
 from conftest import FIXTURES
 
-from streamlid import evaluate as ev
-from streamlid import metrics, report
-from streamlid.audio import load_mono_16k
-from streamlid.checkpoint import DEFAULT_MODEL
-from streamlid.languages import CORE
-from streamlid.model import CRNN, Classifier, ModelConfig, ModelInfo, save_model
-from streamlid.vad import speech_only
+from streamlid.core.audio import load_mono_16k
+from streamlid.core.languages import CORE
+from streamlid.core.vad import speech_only
+from streamlid.evaluation import evaluate as ev
+from streamlid.evaluation import metrics, report
+from streamlid.model.checkpoint import DEFAULT_MODEL
+from streamlid.model.classifier import CRNN, Classifier, ModelConfig, ModelInfo, save_model
 
 MANIFEST = FIXTURES / "manifest.csv"  # the speech the tests carry: two dev clips of each core language
 
@@ -226,7 +226,7 @@ def test_evaluate_shipped_model_on_dev_clips(tmp_path):
 
 def test_whisper_code_map_covers_whisper():
     tokenizer = pytest.importorskip("faster_whisper.tokenizer")
-    from streamlid.peer import WHISPER_TO_ISO639_3
+    from streamlid.evaluation.peer import WHISPER_TO_ISO639_3
 
     assert set(tokenizer._LANGUAGE_CODES) <= set(WHISPER_TO_ISO639_3)
     assert len(set(WHISPER_TO_ISO639_3.values())) == len(WHISPER_TO_ISO639_3)
@@ -235,7 +235,7 @@ def test_whisper_code_map_covers_whisper():
 
 def test_whisper_peer_on_one_clip():
     pytest.importorskip("faster_whisper")
-    from streamlid.peer import PeerError, WhisperPeer
+    from streamlid.evaluation.peer import PeerError, WhisperPeer
 
     try:
         peer = WhisperPeer()
@@ -248,7 +248,7 @@ def test_whisper_peer_on_one_clip():
 
 
 def test_one_peer_cache_for_evaluate_and_the_streaming_benchmark(tmp_path):
-    from streamlid.peer import PeerCache
+    from streamlid.evaluation.peer import PeerCache
 
     path = tmp_path / "sub" / "peer.jsonl"
     peer = FakePeer()

@@ -30,9 +30,9 @@ from conftest import (
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from streamlid import server as server_module
-from streamlid.client import send_file
-from streamlid.protocol import ServerOptions, authorised
+from streamlid.serving import server as server_module
+from streamlid.serving.client import send_file
+from streamlid.serving.protocol import ServerOptions, authorised
 
 pytestmark = pytest.mark.e2e  # end-to-end: real servers, processes, models over whole clips
 

@@ -9,8 +9,8 @@ import pytest
 import torch
 from conftest import TINY, random_crnn
 
-from streamlid.features import FeatureConfig, LogMel, frames_for, mel_filterbank, seconds_to_samples
-from streamlid.model import CRNN, Classifier, ModelConfig, ModelError, load_model, save_model
+from streamlid.model.classifier import CRNN, Classifier, ModelConfig, ModelError, load_model, save_model
+from streamlid.model.features import FeatureConfig, LogMel, frames_for, mel_filterbank, seconds_to_samples
 
 SR = 16000
 

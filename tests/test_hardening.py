@@ -19,8 +19,8 @@ from conftest import TINY, assert_same_events, check_events, random_crnn, run_st
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streamlid.model import Classifier, ModelError, load_model, save_model
-from streamlid.stream import LanguageStream
+from streamlid.core.stream import LanguageStream
+from streamlid.model.classifier import Classifier, ModelError, load_model, save_model
 
 SR = 16000
 FAST = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

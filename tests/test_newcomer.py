@@ -21,11 +21,11 @@ import pytest
 import soxr
 from conftest import CLEAR_CLIPS, CLIPS, check_events, dev_clip, need_portaudio, write_wav
 
-from streamlid.audio import read_audio
-from streamlid.client import ClientError, audio_url, send_file
-from streamlid.model import Classifier
-from streamlid.server import BackgroundServer, LiveServer, ServerOptions
-from streamlid.sinks import LiveLine
+from streamlid.core.audio import read_audio
+from streamlid.io.sinks import LiveLine
+from streamlid.model.classifier import Classifier
+from streamlid.serving.client import ClientError, audio_url, send_file
+from streamlid.serving.server import BackgroundServer, LiveServer, ServerOptions
 
 pytestmark = pytest.mark.e2e  # end-to-end: real servers, processes, models over whole clips
 
@@ -244,7 +244,7 @@ def test_identify_json_top_entries_are_as_documented(random_model, speech_16k, t
 
 
 def test_a_silent_input_gives_no_decision_and_no_crash(random_classifier):
-    from streamlid.stream import LanguageStream
+    from streamlid.core.stream import LanguageStream
 
     events = LanguageStream(random_classifier).run(np.zeros(3 * SR, np.float32))
     assert events[-1]["state"] == "silence" and Classifier is not None

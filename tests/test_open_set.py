@@ -14,12 +14,13 @@ import pytest
 import torch
 from conftest import RIGHT, check_events, random_crnn, validate_message, write_wav
 
-from streamlid.audio import load_mono_16k
-from streamlid.checkpoint import ModelError
-from streamlid.model import Calibration, Classifier, ModelConfig, load_model, metadata_path, save_model
-from streamlid.nonspeech import recorded_clips, synthetic_clips
-from streamlid.sinks import LiveLine
-from streamlid.stream import LanguageStream, StreamOptions
+from streamlid.core.audio import load_mono_16k
+from streamlid.core.stream import LanguageStream, StreamOptions
+from streamlid.evaluation import nonspeech
+from streamlid.evaluation.nonspeech import recorded_clips, synthetic_clips
+from streamlid.io.sinks import LiveLine
+from streamlid.model.checkpoint import ModelError
+from streamlid.model.classifier import Calibration, Classifier, ModelConfig, load_model, metadata_path, save_model
 
 SR = 16000
 LANGS = ["eng", "deu", "fra", "spa", "cmn", "rus"]
@@ -192,7 +193,7 @@ def test_quiet_speech_still_gets_its_language(shipped_classifier, gain):
 
 
 def test_the_live_line_and_the_dashboard_say_sound_for_what_is_not_speech():
-    from streamlid.tui import DashboardState
+    from streamlid.io.tui import DashboardState
 
     heard = {"type": "vad", "t": 0.5, "speech": True, "level_db": -20.0}
     sound = {"type": "posteriors", "t": 1.0, "probs": dict.fromkeys(LANGS, 1 / 6), "speech": False, "no_speech": 0.97}
@@ -212,7 +213,8 @@ def test_the_live_line_and_the_dashboard_say_sound_for_what_is_not_speech():
 
 
 def test_nonspeech_fixtures_are_listed_with_their_licences():
-    manifest = Path(__file__).resolve().parents[1] / "benchmarks" / "nonspeech" / "manifest.csv"
+    manifest = nonspeech.DEFAULT_DIR / "manifest.csv"  # package data: a wheel carries the clips
+    assert nonspeech.DEFAULT_DIR.parent == Path(nonspeech.__file__).resolve().parent
     rows = manifest.read_text().splitlines()
     assert rows[0] == "path,kind,duration_s,package,license,origin" and len(rows) > 15
     assert all(len(r.split(",")) >= 6 and r.split(",")[4] for r in rows[1:])
@@ -222,8 +224,8 @@ def test_nonspeech_fixtures_are_listed_with_their_licences():
 def test_a_client_asks_the_server_for_rejection(unknown_classifier, speech_16k, tmp_path):
     import asyncio
 
-    from streamlid.client import send_file
-    from streamlid.server import BackgroundServer, LiveServer, ServerOptions
+    from streamlid.serving.client import send_file
+    from streamlid.serving.server import BackgroundServer, LiveServer, ServerOptions
 
     wav = write_wav(tmp_path / "speech.wav", speech_16k, SR)
     server = BackgroundServer(LiveServer(unknown_classifier, ServerOptions(port=0))).start()

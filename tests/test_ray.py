@@ -17,14 +17,14 @@ from conftest import RIGHT, SHIPPED_MODEL
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from streamlid.client import send_file
-from streamlid.model import Classifier
-from streamlid.server import LiveServer, ServerOptions
-from streamlid.stream import StreamOptions
+from streamlid.core.stream import StreamOptions
+from streamlid.model.classifier import Classifier
+from streamlid.serving.client import send_file
+from streamlid.serving.server import LiveServer, ServerOptions
 
 ray = pytest.importorskip("ray", reason="Ray Serve is optional: pip install 'streamlid[ray]'")
 serve = pytest.importorskip("ray.serve", reason="Ray Serve is optional: pip install 'streamlid[ray]'")
-from streamlid.ray_serve import RemoteClassifier, application  # noqa: E402  (needs ray)
+from streamlid.serving.ray_serve import RemoteClassifier, application  # noqa: E402  (needs ray)
 
 pytestmark = pytest.mark.e2e  # end-to-end: real servers, processes, models over whole clips
 

@@ -18,11 +18,12 @@ from conftest import CLIPS, RIGHT, running, validate_message
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from streamlid.audio import read_audio
-from streamlid.checkpoint import DEFAULT_MODEL
-from streamlid.client import ClientError, send_file
-from streamlid.model import Classifier
-from streamlid.protocol import (
+from streamlid.core.audio import read_audio
+from streamlid.core.stream import LanguageStream, StreamOptions
+from streamlid.model.checkpoint import DEFAULT_MODEL
+from streamlid.model.classifier import Classifier
+from streamlid.serving.client import ClientError, send_file
+from streamlid.serving.protocol import (
     AudioFormat,
     Outbox,
     ProtocolError,
@@ -32,8 +33,7 @@ from streamlid.protocol import (
     parse_message,
     parse_start,
 )
-from streamlid.server import LiveServer
-from streamlid.stream import LanguageStream, StreamOptions
+from streamlid.serving.server import LiveServer
 
 jsonschema = pytest.importorskip("jsonschema", reason="jsonschema (test extra) validates the protocol messages")
 
@@ -520,7 +520,7 @@ def test_the_server_names_the_model_it_was_given_by_short_name():
 
 def test_audio_session_is_the_protocol_without_io(random_classifier):
     """The state machine both transports drive (server.py's websockets layer, ray_serve's ingress)."""
-    from streamlid.protocol import AudioSession
+    from streamlid.serving.protocol import AudioSession
 
     options = ServerOptions(max_streams=2, backlog_seconds=1.0)
     session = AudioSession(random_classifier, StreamOptions(), options)

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streamlid.smoothing import (
+from streamlid.core.smoothing import (
     SILENCE,
     SPEECH_CONFIDENT,
     SPEECH_UNCERTAIN,

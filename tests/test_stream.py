@@ -13,9 +13,9 @@ import pytest
 import soxr
 from conftest import EVENT_FIELDS, assert_same_events, check_events, run_stream
 
-from streamlid.events import EVENT_TYPES, to_json
-from streamlid.languages import CORE
-from streamlid.stream import LanguageStream, StreamOptions, replace_options
+from streamlid.core.events import EVENT_TYPES, to_json
+from streamlid.core.languages import CORE
+from streamlid.core.stream import LanguageStream, StreamOptions, replace_options
 
 SR = 16000
 LANGS = list(CORE)
@@ -534,13 +534,13 @@ def test_the_core_imports_no_torch():
     import subprocess
     import sys
 
-    code = "import sys, streamlid.stream, streamlid.sinks; print(sorted(m for m in ('torch', 'streamlid.model') if m in sys.modules))"
+    code = "import sys, streamlid.core.stream, streamlid.io.sinks; print(sorted(m for m in ('torch', 'streamlid.model.classifier') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
 
 def test_the_writer_holds_every_event_to_the_one_schema():
-    from streamlid.events import FIELDS, SCHEMA, check_fields
+    from streamlid.core.events import FIELDS, SCHEMA, check_fields
 
     assert set(FIELDS) == set(EVENT_TYPES) == {ref["$ref"].split("/")[-1] for ref in SCHEMA["$defs"]["event"]["oneOf"]}
     good = {"type": "vad", "seq": 0, "t": 0.5, "speech": True, "level_db": -20.0}

@@ -1,4 +1,4 @@
-"""A tiny end-to-end training run on CPU on a handful of real clips (streamlid.train)."""
+"""A tiny end-to-end training run on CPU on a handful of real clips (streamlid.training.train)."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ import torch
 import torch.nn.functional as F
 from conftest import TINY_ARCH, tiny_config, tiny_manifest
 
-from streamlid.checkpoint import DEFAULT_MODEL
-from streamlid.data import Bank, decode_clips
-from streamlid.manifest import read_manifest
-from streamlid.model import CRNN, ModelConfig, load_model
-from streamlid.teacher import is_model_teacher, load_teacher
-from streamlid.train import (
+from streamlid.model.checkpoint import DEFAULT_MODEL
+from streamlid.model.classifier import CRNN, ModelConfig, load_model
+from streamlid.training.data import Bank, decode_clips
+from streamlid.training.manifest import read_manifest
+from streamlid.training.teacher import is_model_teacher, load_teacher
+from streamlid.training.train import (
     SpeakerAdversary,
     TrainConfig,
     config_from_args,

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from conftest import FIXTURES, RIGHT
 
-from streamlid.checkpoint import DEFAULT_MODEL
-from streamlid.model import Classifier
-from streamlid.sources import FileSource
-from streamlid.stream import LanguageStream, StreamOptions
-from streamlid.tui import TOP_BARS, Dashboard, DashboardState, LanguageBar
+from streamlid.core.stream import LanguageStream, StreamOptions
+from streamlid.io.sources import FileSource
+from streamlid.io.tui import TOP_BARS, Dashboard, DashboardState, LanguageBar
+from streamlid.model.checkpoint import DEFAULT_MODEL
+from streamlid.model.classifier import Classifier
 
 REAL_MODEL = DEFAULT_MODEL
 DEU = FIXTURES / "real/commonvoice/deu/unknown-2025-09-24-2025-09-24.opus"  # 9.7 s

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from streamlid.vad import VadGate, VadOptions, speech_only
+from streamlid.core.vad import VadGate, VadOptions, speech_only
 
 SR = 16000
 

@@ -8,7 +8,7 @@ training, and write it into the model's metadata.
 
 In-set crops: the training run's validation speakers (held out of training) in the model's languages.
 Out-of-set crops: training-split clips of every language the model does not output (those it was
-trained on as negatives and those it never saw), and synthetic non-speech (streamlid.nonspeech, seeds
+trained on as negatives and those it never saw), and synthetic non-speech (streamlid.evaluation.nonspeech, seeds
 other than the test set's 0; the recorded non-speech clips stay a test set). The temperature minimises in-set NLL; the open set is
 a class-balanced, L2-regularised logistic regression on model.OPEN_SET_FEATURES. The dev split is never
 read.
@@ -33,10 +33,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from streamlid.audio import load_mono_16k
-from streamlid.evaluate import EvalOptions, clip_crops
-from streamlid.manifest import read_manifest
-from streamlid.model import (
+from streamlid.core.audio import load_mono_16k
+from streamlid.core.stream import StreamOptions
+from streamlid.core.vad import speech_only
+from streamlid.evaluation.evaluate import EvalOptions, clip_crops
+from streamlid.evaluation.nonspeech import DEFAULT_DIR, NonSpeechClip, manifest_rows, recorded_clips, synthetic_clips
+from streamlid.model.classifier import (
     Calibration,
     Classifier,
     ModelInfo,
@@ -46,9 +48,7 @@ from streamlid.model import (
     open_set_features,
     pick_device,
 )
-from streamlid.nonspeech import DEFAULT_DIR, NonSpeechClip, manifest_rows, recorded_clips, synthetic_clips
-from streamlid.stream import StreamOptions
-from streamlid.vad import speech_only
+from streamlid.training.manifest import read_manifest
 
 SECONDS = (0.5, 1.0, 2.0, 3.0)
 

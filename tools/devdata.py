@@ -105,8 +105,8 @@ def pack_dir(folder: Path, name: str, out: Path) -> None:
 
 def decode(root: Path, cache: Path, workers: int) -> None:
     """Decode every clip already unpacked (the cache grows as parts arrive)."""
-    from streamlid.data import load_cached
-    from streamlid.manifest import read_manifest
+    from streamlid.training.data import load_cached
+    from streamlid.training.manifest import read_manifest
 
     clips = read_manifest(root / "manifest.csv")
     for synth in sorted(root.glob("*/manifest.csv")):

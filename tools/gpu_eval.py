@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from streamlid.evaluate import EvalOptions, evaluate, read_manifest
-from streamlid.model import Classifier, ModelInfo, languages_of, pretrained_whisper_lid
+from streamlid.evaluation.evaluate import EvalOptions, evaluate, read_manifest
+from streamlid.model.classifier import Classifier, ModelInfo, languages_of, pretrained_whisper_lid
 
 
 class NetworkPeer:
@@ -51,7 +51,7 @@ def main() -> int:
     p.add_argument("--report", nargs=2, type=Path, metavar=("JSON", "OUT"), help="JSON -> full report in OUT")
     args = p.parse_args()
     if args.report:
-        from streamlid.report import write_report
+        from streamlid.evaluation.report import write_report
 
         write_report(json.loads(args.report[0].read_text(encoding="utf-8")), args.report[1])
         return 0

@@ -4,7 +4,7 @@
 
 With --report (a `streamlid evaluate` report.json), keeps the languages whose accuracy at --window seconds
 (closed set over all the model's languages) is at least --min-accuracy; --languages names them instead.
-Among the kept languages the ranking is unchanged (streamlid.train.without_languages). The metadata
+Among the kept languages the ranking is unchanged (streamlid.training.train.without_languages). The metadata
 records the rule and each language's numbers.
 """
 
@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from streamlid.model import load_model, save_model  # noqa: E402
-from streamlid.train import without_languages  # noqa: E402
+from streamlid.model.classifier import load_model, save_model  # noqa: E402
+from streamlid.training.train import without_languages  # noqa: E402
 
 
 def main() -> int:

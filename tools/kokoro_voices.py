@@ -120,7 +120,7 @@ class Checker:
 
         if self.peer is None:
             sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo's streamlid package
-            from streamlid.peer import WhisperPeer
+            from streamlid.evaluation.peer import WhisperPeer
 
             self.peer = WhisperPeer(cpu_threads=1)
         x, _ = sf.read(str(path), dtype="float32")

@@ -1,13 +1,13 @@
-"""Build the non-speech test set from sound files in Debian packages (benchmarks/nonspeech/), or with
+"""Build the non-speech test set from sound files in Debian packages (streamlid/evaluation/nonspeech_clips/, package data), or with
 --training a training set for the speech check from other packages (never the test set's).
 
-    python tools/nonspeech_fixtures.py benchmarks/nonspeech
+    python tools/nonspeech_fixtures.py streamlid/evaluation/nonspeech_clips
     python tools/nonspeech_fixtures.py --training /tmp/nonspeech-train
 
 Downloads the packages with `apt-get download` (nothing is installed), cuts music excerpts and strings
 short effects together into clips of a few seconds, and writes them as 16 kHz mono Opus with a
 manifest.csv naming each clip's package, version, licence and original files. Synthetic noise, tones
-and clicks are made in code (streamlid.nonspeech), not stored.
+and clicks are made in code (streamlid.evaluation.nonspeech), not stored.
 """
 
 from __future__ import annotations

@@ -39,11 +39,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from streamlid.audio import load_mono_16k  # noqa: E402
-from streamlid.languages import CORE, name  # noqa: E402
-from streamlid.model import Classifier  # noqa: E402
-from streamlid.offline import identify  # noqa: E402
-from streamlid.stream import LanguageStream, StreamOptions  # noqa: E402
+from streamlid.core.audio import load_mono_16k  # noqa: E402
+from streamlid.core.languages import CORE, name  # noqa: E402
+from streamlid.core.stream import LanguageStream, StreamOptions  # noqa: E402
+from streamlid.io.offline import identify  # noqa: E402
+from streamlid.model.classifier import Classifier  # noqa: E402
 
 SR = 16000
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import torch
 
-from streamlid.bench import cpu_ms_per_window
-from streamlid.model import Classifier
+from streamlid.evaluation.bench import cpu_ms_per_window
+from streamlid.model.classifier import Classifier
 
 
 def main() -> None:

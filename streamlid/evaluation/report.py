@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .languages import CORE
+from ..core.languages import CORE
 
 
 def _cell(m: dict) -> str:

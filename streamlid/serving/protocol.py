@@ -19,8 +19,8 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 from websockets.http11 import Request
 
-from .events import to_json
-from .stream import LanguageStream, Scorer, StreamOptions
+from ..core.events import to_json
+from ..core.stream import LanguageStream, Scorer, StreamOptions
 
 PROTOCOL_VERSION = 2  # 2: the open set (state speech-unknown, language null; start.unknown)
 FORMATS = {"int16": np.dtype("<i2"), "float32": np.dtype("<f4")}

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import SAMPLE_RATE, load_mono_16k
-from .manifest import read_manifest
-from .vad import VadGate
+from ..core.audio import SAMPLE_RATE, load_mono_16k
+from ..core.vad import VadGate
+from ..training.manifest import read_manifest
 
 
 @dataclass

@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields, replace
 
 import torch
 
-from .audio import SAMPLE_RATE
+from ..core.audio import SAMPLE_RATE
 
 # the effects an ablation can switch off, and the config fields that turn each one off
 GROUPS = {

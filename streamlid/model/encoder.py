@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .audio import SAMPLE_RATE
+from ..core.audio import SAMPLE_RATE
 
 N_FFT = 400
 HOP_LENGTH = 160

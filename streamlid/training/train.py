@@ -27,12 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .augment import GROUPS, AugmentConfig, augment_logmel, augment_waveform
-from .data import Bank, SamplingConfig, holdout_speakers, load_cached, random_crop_seconds, select_languages
-from .features import seconds_to_samples
-from .languages import CORE
-from .manifest import Clip, read_manifest
-from .model import (
+from ..core.languages import CORE
+from ..model.classifier import (
     LanguageModel,
     ModelConfig,
     ModelInfo,
@@ -45,6 +41,10 @@ from .model import (
     pretrained_whisper_lid,
     save_model,
 )
+from ..model.features import seconds_to_samples
+from .augment import GROUPS, AugmentConfig, augment_logmel, augment_waveform
+from .data import Bank, SamplingConfig, holdout_speakers, load_cached, random_crop_seconds, select_languages
+from .manifest import Clip, read_manifest
 from .teacher import is_model_teacher, load_teacher
 
 # whole speakers held out of training for validation, per multi-speaker real source

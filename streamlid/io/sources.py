@@ -8,8 +8,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from .audio import SAMPLE_RATE, AudioError, read_audio
-from .stream import LanguageStream
+from ..core.audio import SAMPLE_RATE, AudioError, read_audio
+from ..core.stream import LanguageStream
 
 
 def _sd():

@@ -11,22 +11,25 @@ import sys
 import threading
 from pathlib import Path
 
-from .audio import AudioError
-from .checkpoint import ModelError, model_path
-from .events import to_json
-from .offline import IDENTIFY_WINDOW, identify
+from ..core.audio import AudioError
+from ..core.events import to_json
+from ..core.stream import LanguageStream, replace_options
+from ..io.offline import IDENTIFY_WINDOW, identify
+from ..model.checkpoint import ModelError, model_path
+from ..serving.protocol import parse_host_port, token_from_env
 from .options import UsageError, add_model_options, check_token, load_classifier, stream_options
-from .protocol import parse_host_port, token_from_env
-from .stream import LanguageStream, replace_options
 
 # subcommands that live in their own module: name -> (module, help). Each module has
 # configure_parser(parser) and run(args) -> int.
 MODULE_COMMANDS = {
-    "train": ("streamlid.train", "train a model from manifests"),
-    "evaluate": ("streamlid.evaluate", "accuracy, F1 and calibration by window length on a manifest"),
-    "serve": ("streamlid.serve_command", "websocket server: event feed, audio in, browser page"),
-    "send": ("streamlid.client", "stream an audio file to a streamlid server and print the events"),
-    "bench": ("streamlid.bench", "benchmarks: cost per window, real-time factor, latency, streaming quality"),
+    "train": ("streamlid.training.train", "train a model from manifests"),
+    "evaluate": ("streamlid.evaluation.evaluate", "accuracy, F1 and calibration by window length on a manifest"),
+    "serve": ("streamlid.cli.serve_command", "websocket server: event feed, audio in, browser page"),
+    "send": ("streamlid.serving.client", "stream an audio file to a streamlid server and print the events"),
+    "bench": (
+        "streamlid.evaluation.bench",
+        "benchmarks: cost per window, real-time factor, latency, streaming quality",
+    ),
 }
 
 
@@ -35,7 +38,7 @@ LONG_FILE = 30.0  # seconds; identify prints a timeline of language segments for
 
 # -- devices -----------------------------------------------------------------------------------------
 def cmd_devices(args: argparse.Namespace) -> int:
-    from .sources import input_devices
+    from ..io.sources import input_devices
 
     devices = input_devices()
     if not devices:  # the same exit status with --json: a script must not take "nothing" for success
@@ -53,7 +56,7 @@ def cmd_devices(args: argparse.Namespace) -> int:
 
 # -- listen ------------------------------------------------------------------------------------------
 def cmd_listen(args: argparse.Namespace) -> int:
-    from .sources import FileSource, MicSource
+    from ..io.sources import FileSource, MicSource
 
     if args.input and args.device is not None:
         raise UsageError("use either --device or --input, not both")
@@ -67,7 +70,7 @@ def cmd_listen(args: argparse.Namespace) -> int:
         raise UsageError("--tui needs a terminal on stdin and stdout; without one use the live line or --json")
     source = FileSource(args.input, realtime=not args.fast) if args.input else MicSource(args.device)
     if args.input:
-        from .audio import truncation_warning
+        from ..core.audio import truncation_warning
 
         warning = truncation_warning(args.input)
         if warning:
@@ -86,7 +89,7 @@ def cmd_listen(args: argparse.Namespace) -> int:
     }
     feed, publish = None, None
     if args.serve:
-        from .server import serve_stream
+        from ..serving.server import serve_stream
 
         try:
             token = token_from_env(args.token)
@@ -103,11 +106,11 @@ def cmd_listen(args: argparse.Namespace) -> int:
 
 
 def run_sinks(args: argparse.Namespace, source, stream: LanguageStream, info: dict, publish) -> int:
-    from .sinks import JsonLines, LiveLine
-    from .sources import pump
+    from ..io.sinks import JsonLines, LiveLine
+    from ..io.sources import pump
 
     if args.tui:
-        from .tui import run_dashboard
+        from ..io.tui import run_dashboard
 
         return run_dashboard(source, stream, info, also=publish)
     sink = JsonLines() if args.json else LiveLine()

@@ -22,16 +22,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .audio import SAMPLE_RATE, AudioError, load_mono_16k
-from .checkpoint import MODEL_HELP, model_path
-from .features import seconds_to_samples
-from .languages import CORE
-from .manifest import read_manifest as read_clip_manifest
+from ..core.audio import SAMPLE_RATE, AudioError, load_mono_16k
+from ..core.languages import CORE
+from ..core.vad import speech_only
+from ..model.checkpoint import MODEL_HELP, model_path
+from ..model.classifier import Classifier, ModelError
+from ..model.features import seconds_to_samples
+from ..training.manifest import read_manifest as read_clip_manifest
 from .metrics import accuracy, bootstrap_ci, confusion, expected_calibration_error, macro_f1, per_label_f1
-from .model import Classifier, ModelError
 from .peer import PeerCache
 from .report import summary_tables, write_report
-from .vad import speech_only
 
 DURATIONS = (0.5, 1.0, 2.0, 3.0, 5.0)
 MIN_CROP_SHIFT = SAMPLE_RATE // 4  # crops of one clip start at least ~0.25 s apart on average

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from .audio import SAMPLE_RATE
+from ..core.audio import SAMPLE_RATE
 
 
 @dataclass(frozen=True)

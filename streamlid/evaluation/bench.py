@@ -26,17 +26,17 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from .audio import SAMPLE_RATE, load_mono_16k
-from .checkpoint import MODEL_HELP, MODEL_NAMES, model_path
+from ..core.audio import SAMPLE_RATE, load_mono_16k
+from ..core.languages import CORE
+from ..core.smoothing import SPEECH_UNKNOWN
+from ..core.stream import LanguageStream, StreamOptions, replace_options
+from ..model.checkpoint import MODEL_HELP, MODEL_NAMES, model_path
+from ..model.classifier import Classifier
 from .conversations import Score, benchmark_conversations, make_conversations, read_clips
 from .evaluate import EvalOptions, evaluate
 from .evaluate import read_manifest as evaluate_manifest
-from .languages import CORE
 from .metrics import wilson_interval
-from .model import Classifier
 from .nonspeech import nonspeech_clips
-from .smoothing import SPEECH_UNKNOWN
-from .stream import LanguageStream, StreamOptions, replace_options
 
 DEFAULT_MANIFEST = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "manifest.csv"
 # targets: met when the measured value is at most the limit
@@ -226,7 +226,7 @@ def open_set(
 
 
 def nonspeech(classifier: Classifier, options: StreamOptions) -> dict:
-    """The non-speech test set (benchmarks/nonspeech/ and synthetic noise, tones, music, clicks, silence):
+    """The non-speech test set (nonspeech_clips/ and synthetic noise, tones, music, clicks, silence):
     how often any decision names a language or "another language", and how often the summary does."""
     clips = nonspeech_clips()
     decided = summarised = 0

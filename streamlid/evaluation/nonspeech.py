@@ -1,4 +1,4 @@
-"""Non-speech test audio: recordings from Debian packages (benchmarks/nonspeech/, built by
+"""Non-speech test audio: recordings from Debian packages (nonspeech_clips/ beside this module, built by
 tools/nonspeech_fixtures.py) and synthetic noise, tones, clicks and hum made here, the same every run.
 Nothing in it should ever be given a language."""
 
@@ -10,11 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import load_mono_16k
+from ..core.audio import load_mono_16k
 
 RATE = 16000
 SECONDS = 8.0
-DEFAULT_DIR = Path(__file__).resolve().parent.parent / "benchmarks" / "nonspeech"
+DEFAULT_DIR = Path(__file__).resolve().parent / "nonspeech_clips"  # package data (pyproject.toml)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .audio import SAMPLE_RATE, load_mono_16k
+from ..core.audio import SAMPLE_RATE, load_mono_16k
 from .manifest import Clip
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .checkpoint import model_path
-from .model import WhisperLID, languages_of, load_model, metadata_path, pretrained_whisper_lid
+from ..model.checkpoint import model_path
+from ..model.classifier import WhisperLID, languages_of, load_model, metadata_path, pretrained_whisper_lid
 
 
 class WhisperTeacher(nn.Module):

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import SAMPLE_RATE, read_audio, truncation_warning
-from .stream import LanguageStream, Scorer, StreamOptions, replace_options
+from ..core.audio import SAMPLE_RATE, read_audio, truncation_warning
+from ..core.stream import LanguageStream, Scorer, StreamOptions, replace_options
 
 # offline there is no latency to keep low: longer windows are more accurate (models/eval/report.md)
 IDENTIFY_WINDOW = 3.0
@@ -31,7 +31,7 @@ def identify(
     path, and a warning when the file is cut short. Raises AudioError for unreadable audio and
     ModelError for a bad model."""
     if model is None or isinstance(model, str | Path):
-        from .model import Classifier
+        from ..model.classifier import Classifier
 
         model = Classifier.load(model)
     head: dict = {}

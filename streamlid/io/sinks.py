@@ -6,8 +6,8 @@ import shutil
 import sys
 from typing import TextIO
 
-from .events import to_json
-from .languages import name
+from ..core.events import to_json
+from ..core.languages import name
 
 
 class JsonLines:

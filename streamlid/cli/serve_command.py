@@ -8,8 +8,8 @@ import asyncio
 import signal
 import sys
 
+from ..serving.server import LiveServer
 from .options import UsageError, add_model_options, add_server_options, load_classifier, server_options, stream_options
-from .server import LiveServer
 
 
 def configure_parser(p: argparse.ArgumentParser) -> None:
@@ -65,7 +65,7 @@ def run_on_ray(args: argparse.Namespace) -> int:
     try:
         from ray import serve
 
-        from .ray_serve import application, start_ray
+        from ..serving.ray_serve import application, start_ray
     except ModuleNotFoundError as e:
         raise UsageError(f"--backend ray needs {e.name}: pip install 'streamlid[ray]'") from None
     options = server_options(args, args.host, args.port)

@@ -35,11 +35,11 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosedError, ConnectionClosedOK
 from websockets.http11 import Request, Response
 
-from .checkpoint import model_path
-from .model import Classifier, ModelInfo, has_speech_check
+from ..core.stream import StreamOptions
+from ..model.checkpoint import model_path
+from ..model.classifier import Classifier, ModelInfo, has_speech_check
 from .protocol import ServerOptions
 from .server import LiveServer
-from .stream import StreamOptions
 
 log = logging.getLogger("ray.serve")  # into the replica's log, beside Serve's own
 

@@ -28,10 +28,10 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Footer, Input, Static
 
-from .languages import name, parse_languages
-from .smoothing import SILENCE, SPEECH_UNCERTAIN, SPEECH_UNKNOWN
+from ..core.languages import name, parse_languages
+from ..core.smoothing import SILENCE, SPEECH_UNCERTAIN, SPEECH_UNKNOWN
+from ..core.stream import LanguageStream
 from .sources import pump
-from .stream import LanguageStream
 
 # 12 distinct colours (Tableau 10 and two more); terminals without true colour get the nearest of 256
 COLOURS = (

@@ -14,12 +14,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .audio import SAMPLE_RATE
+from ..core.audio import SAMPLE_RATE
+from ..core.languages import WHISPER_TO_ISO639_3
 from .checkpoint import MODEL_NAMES, ModelError, model_path
 from .encoder import INT8_KEEP, EncoderConfig, WhisperEncoder, WhisperLogMel, stem_lengths
 from .features import FeatureConfig, LogMel
 from .language_step import LanguageDetector
-from .languages import WHISPER_TO_ISO639_3
 
 FORMAT = "streamlid-model"
 FORMAT_VERSION = 1

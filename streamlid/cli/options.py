@@ -7,13 +7,13 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from .checkpoint import MODEL_HELP
-from .languages import parse_languages
-from .protocol import ServerOptions, is_loopback, token_from_env
-from .stream import StreamOptions, replace_options
+from ..core.languages import parse_languages
+from ..core.stream import StreamOptions, replace_options
+from ..model.checkpoint import MODEL_HELP
+from ..serving.protocol import ServerOptions, is_loopback, token_from_env
 
 if TYPE_CHECKING:
-    from .model import Classifier
+    from ..model.classifier import Classifier
 
 DEFAULTS = StreamOptions()
 
@@ -174,7 +174,7 @@ def stream_options(args: argparse.Namespace, languages: list[str] | None, model_
 def load_classifier(args: argparse.Namespace) -> tuple[Classifier, list[str] | None]:
     import torch
 
-    from .model import Classifier
+    from ..model.classifier import Classifier
 
     if args.threads < 1:
         raise UsageError("--threads must be at least 1")

@@ -32,7 +32,8 @@ from pathlib import Path
 
 from .languages import name
 
-SCHEMA = json.loads((Path(__file__).resolve().parent / "protocol.schema.json").read_text(encoding="utf-8"))
+SCHEMA_FILE = Path(__file__).resolve().parent / "protocol.schema.json"  # package data (pyproject.toml)
+SCHEMA = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
 DEFINITIONS = SCHEMA["$defs"]
 EVENT_TYPES = tuple(ref["$ref"].rsplit("/", 1)[1] for ref in DEFINITIONS["event"]["oneOf"])
 STREAM_FIELD = "stream"  # added by the server to the events it sends; not the stream's own

@@ -28,10 +28,11 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from .checkpoint import model_path
-from .events import to_json
-from .languages import name
-from .model import Classifier
+from ..core.events import SCHEMA_FILE, to_json
+from ..core.languages import name
+from ..core.stream import LanguageStream, StreamOptions
+from ..model.checkpoint import model_path
+from ..model.classifier import Classifier
 from .protocol import (
     PROTOCOL_VERSION,
     AudioSession,
@@ -44,7 +45,6 @@ from .protocol import (
     score_together,
     settings,
 )
-from .stream import LanguageStream, StreamOptions
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 STATIC_FILES = {
@@ -52,7 +52,7 @@ STATIC_FILES = {
     "/app.js": ("static/app.js", "text/javascript; charset=utf-8"),
     "/style.css": ("static/style.css", "text/css; charset=utf-8"),
     "/mic-worklet.js": ("static/mic-worklet.js", "text/javascript; charset=utf-8"),
-    "/protocol.schema.json": ("protocol.schema.json", "application/json"),
+    "/protocol.schema.json": (str(SCHEMA_FILE), "application/json"),  # core/, beside events.py
 }
 log = logging.getLogger("streamlid.server")
 

@@ -1,0 +1,1 @@
+"""Training a model: manifests, the data bank, augmentation, the teacher and the training loop (`streamlid train`)."""
