@@ -88,8 +88,10 @@ def test_report_holds_every_measured_number(quick_run) -> None:
 
 
 def test_one_model(tmp_path) -> None:
-    args = bench_args("--quick", "--conversations", "1", "--model", str(V2), "--out", str(tmp_path))
-    args.manifest = FIXTURES / "manifest.csv"
+    manifest = FIXTURES / "manifest.csv"
+    args = bench_args(
+        "--quick", "--conversations", "1", "--model", str(V2), "--manifest", str(manifest), "--out", str(tmp_path)
+    )
     assert bench.run(args) == 0
     report = json.loads((tmp_path / "bench.json").read_text())
     assert list(report["models"]) == ["streamlid-v2"]
@@ -137,3 +139,15 @@ def test_listen_peak_rss_is_the_child_alone(tmp_path) -> None:
     rss = bench.listen_peak_rss_mb(wav, None)
     assert ballast[-1] == 1.0
     assert 50 < rss < 700
+
+
+def test_the_manifest_is_asked_for_and_a_missing_one_is_one_line(tmp_path, capsys) -> None:
+    from streamlid.cli.main import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["bench", "--quick", "--out", str(tmp_path)])
+    assert exit_.value.code == 2 and "the following arguments are required: --manifest" in capsys.readouterr().err
+    missing = tmp_path / "nowhere.csv"
+    assert main(["bench", "--quick", "--manifest", str(missing), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"streamlid bench: error: manifest not found: {missing} (--manifest names a CSV of clips)\n"

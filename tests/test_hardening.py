@@ -217,3 +217,11 @@ def test_out_of_memory_on_the_cpu_is_not_hidden(speech_16k):
     cpu = Classifier(Exhausted(), info, "cpu")
     with pytest.raises(torch.OutOfMemoryError):
         cpu.log_probs([speech_16k[:SR]])
+
+
+def test_a_model_has_one_display_name_everywhere(random_model):
+    from streamlid.model.checkpoint import model_name
+
+    assert model_name(None) == model_name("base") == "streamlid-v4"
+    assert model_name(random_model) == model_name(str(random_model)) == "random"  # random.safetensors
+    assert Classifier.load(random_model, "cpu").name == model_name(random_model)

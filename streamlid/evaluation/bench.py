@@ -30,7 +30,7 @@ from ..core.audio import SAMPLE_RATE, load_mono_16k
 from ..core.languages import CORE
 from ..core.smoothing import SPEECH_UNKNOWN
 from ..core.stream import LanguageStream, StreamOptions, replace_options
-from ..model.checkpoint import MODEL_HELP, MODEL_NAMES, model_path
+from ..model.checkpoint import MODEL_HELP, MODEL_NAMES, model_name, model_path
 from ..model.classifier import Classifier
 from .conversations import Score, benchmark_conversations, make_conversations, read_clips
 from .evaluate import EvalOptions, evaluate
@@ -38,7 +38,6 @@ from .evaluate import read_manifest as evaluate_manifest
 from .metrics import wilson_interval
 from .nonspeech import nonspeech_clips
 
-DEFAULT_MANIFEST = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "manifest.csv"
 # targets: met when the measured value is at most the limit
 TARGETS = {
     "cpu_ms_per_window": (10.0, "ms"),
@@ -488,7 +487,12 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
         metavar="NAME|PATH",
         help=f"a model to measure, repeatable: {MODEL_HELP} [base]",
     )
-    p.add_argument("--manifest", type=Path, default=DEFAULT_MANIFEST, help="clips for conversations [%(default)s]")
+    p.add_argument(
+        "--manifest",
+        type=Path,
+        required=True,
+        help="CSV of speech clips (path,language[,speaker,split,...]) for the accuracy, conversations and open set",
+    )
     p.add_argument("--split", default="dev", help="manifest split for conversations [%(default)s]")
     p.add_argument("--conversations", type=int, default=40, help="conversations of each kind [%(default)s]")
     p.add_argument(
@@ -504,10 +508,10 @@ def command(args: argparse.Namespace) -> str:
     """The `streamlid bench` command line that reproduces `args` (options left at their default omitted)."""
     p = argparse.ArgumentParser()
     configure_parser(p)
-    defaults = vars(p.parse_args([]))
+    defaults = vars(p.parse_args(["--manifest", str(args.manifest)]))
     parts = ["streamlid", "bench"]
     for key, value in vars(args).items():
-        if key in defaults and value != defaults[key] or key == "out":
+        if key in defaults and value != defaults[key] or key in ("manifest", "out"):
             flag = "--" + key.replace("_", "-")
             if isinstance(value, list):
                 parts += [a for v in value for a in (flag, str(v))]
@@ -524,7 +528,7 @@ def measure(model: str, args: argparse.Namespace) -> dict:
     clips = read_clips(args.manifest, args.split, langs)
     convs = make_conversations(clips, 1 if args.quick else 6, seed=args.seed, n_stretches=2)
     audio = np.concatenate([c.audio for c in convs])
-    name = weights.with_suffix("").name
+    name = model_name(model)
     r: dict = {
         "name": name,
         "model": str(weights.relative_to(weights.parent.parent)) if model in MODEL_NAMES else model,
@@ -566,6 +570,12 @@ def measure(model: str, args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    if not args.manifest.is_file():  # one line, not a traceback from deep inside the first measurement
+        print(
+            f"streamlid bench: error: manifest not found: {args.manifest} (--manifest names a CSV of clips)",
+            file=sys.stderr,
+        )
+        return 2
     torch.set_num_threads(1)
     report: dict = {
         "command": command(args),

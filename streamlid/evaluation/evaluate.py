@@ -25,7 +25,7 @@ import torch
 from ..core.audio import SAMPLE_RATE, AudioError, load_mono_16k
 from ..core.languages import CORE
 from ..core.vad import speech_only
-from ..model.checkpoint import MODEL_HELP, model_path
+from ..model.checkpoint import MODEL_HELP, model_name, model_path
 from ..model.classifier import Classifier, ModelError
 from ..model.features import seconds_to_samples
 from ..training.manifest import read_manifest as read_clip_manifest
@@ -281,13 +281,13 @@ def run(args: argparse.Namespace) -> int:
     except (EvalError, ModelError) as e:
         return fail(str(e))
     weights = model_path(args.model)
-    model_name = weights.with_suffix("").name
-    out = args.out or Path(f"eval-{model_name}-{args.split or 'all'}")
+    name = model_name(args.model)
+    out = args.out or Path(f"eval-{name}-{args.split or 'all'}")
     torch.set_num_threads(args.threads)  # after loading the peer: ctranslate2 sets the OpenMP thread count
     result = evaluate(rows, classifier, options, peer, peer_cache, progress=not args.no_progress)
     weights = weights.with_suffix(".safetensors")
     sha = hashlib.sha256(weights.read_bytes()).hexdigest()[:12]
-    result.update(model=model_name, model_sha256=sha, manifest=str(args.manifest), split=args.split)
+    result.update(model=name, model_sha256=sha, manifest=str(args.manifest), split=args.split)
     write_report(result, out)
     print(summary_tables(result))
     print(f"report: {out / 'report.md'} (and report.json, PNGs)")

@@ -31,6 +31,7 @@ from textual.widgets import Footer, Input, Static
 from ..core.languages import name, parse_languages
 from ..core.smoothing import SILENCE, SPEECH_UNCERTAIN, SPEECH_UNKNOWN
 from ..core.stream import LanguageStream
+from ..model.checkpoint import model_name
 from .sources import pump
 
 # 12 distinct colours (Tableau 10 and two more); terminals without true colour get the nearest of 256
@@ -283,7 +284,7 @@ class Dashboard(App[int]):
         dropped = f"dropped {s.dropped_seconds:.1f} s" + (f", {s.overflows} overflows" if s.overflows else "")
         source = (Path(str(info.get("source", ""))).name or str(info.get("source", "")))[:24]
         self.query_one("#info", Static).update(
-            f" {source} · {info.get('sample_rate', 0)} Hz {info.get('channels', 1)} ch · {Path(str(info.get('model', ''))).stem}"
+            f" {source} · {info.get('sample_rate', 0)} Hz {info.get('channels', 1)} ch · {model_name(info['model']) if info.get('model') else ''}"
             f" on {str(info.get('compute', 'cpu')).upper()} · {dropped}{' · PAUSED' if self.paused else ''}"
             + (f" · only {','.join(s.languages)}" if s.languages != self.stream.model_languages else "")
         )

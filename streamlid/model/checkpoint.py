@@ -25,3 +25,9 @@ def model_path(model: str | Path | None) -> Path:
     if str(model) in MODEL_NAMES:
         return MODELS_DIR / f"{MODEL_NAMES[str(model)]}.safetensors"
     return Path(model)
+
+
+def model_name(model: str | Path | None) -> str:
+    """A model's display name, the one reports, the server's hello and the dashboard show: its weights
+    file's name without the suffix (streamlid-v4 for base or None)."""
+    return model_path(model).with_suffix("").name

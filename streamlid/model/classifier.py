@@ -16,7 +16,7 @@ from torch import nn
 
 from ..core.audio import SAMPLE_RATE
 from ..core.languages import WHISPER_TO_ISO639_3
-from .checkpoint import MODEL_NAMES, ModelError, model_path
+from .checkpoint import MODEL_NAMES, ModelError, model_name, model_path
 from .encoder import INT8_KEEP, EncoderConfig, WhisperEncoder, WhisperLogMel, stem_lengths
 from .features import FeatureConfig, LogMel
 from .language_step import LanguageDetector
@@ -597,7 +597,7 @@ class Classifier:
     @classmethod
     def load(cls, path: str | Path | None = None, compute: str = "auto", int8: bool = False) -> Classifier:
         model, info = load_model(path)
-        return cls(model, info, pick_device(compute), int8, model_path(path).with_suffix("").name)
+        return cls(model, info, pick_device(compute), int8, model_name(path))
 
     def log_probs(self, windows: list[np.ndarray]) -> np.ndarray:
         """Scores; a GPU that runs out of memory is given up for the CPU, with one warning (logging)."""

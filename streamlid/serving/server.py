@@ -31,7 +31,7 @@ from websockets.http11 import Request, Response
 from ..core.events import SCHEMA_FILE, to_json
 from ..core.languages import name
 from ..core.stream import LanguageStream, StreamOptions
-from ..model.checkpoint import model_path
+from ..model.checkpoint import model_name
 from ..model.classifier import Classifier
 from .protocol import (
     PROTOCOL_VERSION,
@@ -115,7 +115,7 @@ class LiveServer:
         self.options = options or ServerOptions()
         self.stream_options = stream_options or StreamOptions()
         self.model = {
-            "name": model_path(model).with_suffix("").name if model else classifier.name,
+            "name": model_name(model) if model else classifier.name,
             "version": classifier.info.version,
             "languages": classifier.languages,
             "open_set": classifier.open_set,
