@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from streamlid.model.classifier import load_model  # noqa: E402
+from streamlid.model.classifier import load_model
 
 
 def timed(fn, reps: int = 20) -> float:

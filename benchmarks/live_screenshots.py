@@ -16,16 +16,15 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from streamlid.core.stream import LanguageStream, StreamOptions
+from streamlid.io.sources import FileSource
+from streamlid.io.tui import Dashboard
+from streamlid.model.checkpoint import DEFAULT_MODEL
+from streamlid.model.classifier import CRNN, Classifier, ModelConfig, ModelInfo, save_model
+from streamlid.serving.client import send_file
+from streamlid.serving.server import BackgroundServer, LiveServer, ServerOptions
 
-from streamlid.core.stream import LanguageStream, StreamOptions  # noqa: E402
-from streamlid.io.sources import FileSource  # noqa: E402
-from streamlid.io.tui import Dashboard  # noqa: E402
-from streamlid.model.checkpoint import DEFAULT_MODEL  # noqa: E402
-from streamlid.model.classifier import CRNN, Classifier, ModelConfig, ModelInfo, save_model  # noqa: E402
-from streamlid.serving.client import send_file  # noqa: E402
-from streamlid.serving.server import BackgroundServer, LiveServer, ServerOptions  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 CLIP = ROOT.parent / "shared/data/real/udhr_omniglot/fra/reader-french-france-french_france.opus"  # 11.3 s
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"]

@@ -23,11 +23,10 @@ from pathlib import Path
 
 from live_server import CLIP, free_port, streams_level
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from streamlid.core.audio import load_mono_16k
+from streamlid.model.checkpoint import DEFAULT_MODEL
 
-from streamlid.core.audio import load_mono_16k  # noqa: E402
-from streamlid.model.checkpoint import DEFAULT_MODEL  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 RESULTS = ROOT / "benchmarks" / "results" / "ray_live_server.json"
 

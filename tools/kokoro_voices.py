@@ -119,7 +119,6 @@ class Checker:
         import soundfile as sf
 
         if self.peer is None:
-            sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo's streamlid package
             from streamlid.evaluation.peer import WhisperPeer
 
             self.peer = WhisperPeer(cpu_threads=1)

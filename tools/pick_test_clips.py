@@ -37,16 +37,15 @@ import shutil
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from streamlid.core.audio import load_mono_16k
+from streamlid.core.languages import CORE, name
+from streamlid.core.stream import LanguageStream, StreamOptions
+from streamlid.io.offline import identify
+from streamlid.model.classifier import Classifier
 
-from streamlid.core.audio import load_mono_16k  # noqa: E402
-from streamlid.core.languages import CORE, name  # noqa: E402
-from streamlid.core.stream import LanguageStream, StreamOptions  # noqa: E402
-from streamlid.io.offline import identify  # noqa: E402
-from streamlid.model.classifier import Classifier  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 SR = 16000
-ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "speech"
 MAX_SECONDS = 11.0  # whole clips, byte copies, none longer: the fixtures stay small (~2 kB a second)
 # source (or source:speaker) -> the licence that lets its clips be copied here (../shared/data/README.md)
