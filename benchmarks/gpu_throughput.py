@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from streamlid.model.classifier import load_model
+from streamlid.model.format import load_model
 
 
 def timed(fn, reps: int = 20) -> float:

@@ -19,8 +19,10 @@ from pathlib import Path
 from streamlid.core.stream import LanguageStream, StreamOptions
 from streamlid.io.sources import FileSource
 from streamlid.io.tui import Dashboard
+from streamlid.model.architectures import CRNN, ModelConfig
 from streamlid.model.checkpoint import DEFAULT_MODEL
-from streamlid.model.classifier import CRNN, Classifier, ModelConfig, ModelInfo, save_model
+from streamlid.model.classifier import Classifier
+from streamlid.model.format import ModelInfo, save_model
 from streamlid.serving.client import send_file
 from streamlid.serving.server import BackgroundServer, LiveServer, ServerOptions
 

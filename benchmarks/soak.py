@@ -31,8 +31,9 @@ import numpy as np
 from websockets.asyncio.client import connect
 
 from streamlid.core.audio import load_mono_16k
+from streamlid.model.architectures import CRNN, ModelConfig
 from streamlid.model.checkpoint import DEFAULT_MODEL
-from streamlid.model.classifier import CRNN, ModelConfig, ModelInfo, save_model
+from streamlid.model.format import ModelInfo, save_model
 
 ROOT = Path(__file__).resolve().parents[1]
 

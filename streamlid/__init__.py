@@ -19,13 +19,14 @@ __all__ = ["LanguageStream", "StreamOptions", "identify", "load_classifier", "lo
 if TYPE_CHECKING:
     from .core.stream import LanguageStream, StreamOptions
     from .io.offline import identify
-    from .model.classifier import Classifier, load_model
+    from .model.classifier import Classifier
+    from .model.format import load_model
 
 _HOMES = {
     "identify": "io.offline",
     "LanguageStream": "core.stream",
     "StreamOptions": "core.stream",
-    "load_model": "model.classifier",
+    "load_model": "model.format",
 }
 
 

@@ -35,8 +35,11 @@ from streamlid.core.audio import load_mono_16k
 from streamlid.core.events import FIELDS, SCHEMA
 from streamlid.core.languages import CORE
 from streamlid.core.stream import LanguageStream, StreamOptions
+from streamlid.model.architectures import CRNN, ModelConfig
+from streamlid.model.calibration import Calibration
 from streamlid.model.checkpoint import DEFAULT_MODEL
-from streamlid.model.classifier import CRNN, Calibration, Classifier, ModelConfig, ModelInfo, save_model
+from streamlid.model.classifier import Classifier
+from streamlid.model.format import ModelInfo, save_model
 from streamlid.serving.protocol import ServerOptions
 from streamlid.serving.server import LiveServer
 from streamlid.training.train import TrainConfig

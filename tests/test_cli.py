@@ -35,7 +35,9 @@ from streamlid.core.audio import load_mono_16k, read_audio
 from streamlid.core.languages import CORE
 from streamlid.core.stream import LanguageStream, StreamOptions, replace_options
 from streamlid.io.offline import IDENTIFY_WINDOW
-from streamlid.model.classifier import Classifier, WhisperLID, load_model
+from streamlid.model.architectures import WhisperLID
+from streamlid.model.classifier import Classifier
+from streamlid.model.format import load_model
 
 LANGS = list(CORE)
 

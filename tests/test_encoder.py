@@ -15,17 +15,11 @@ from conftest import REPO, SPEECH_CLIP, dev_clip, tiny_config
 
 from streamlid.core.audio import load_mono_16k
 from streamlid.core.languages import CORE, WHISPER_TO_ISO639_3
+from streamlid.model.architectures import WhisperGRU, WhisperGRUConfig, WhisperLID
 from streamlid.model.checkpoint import DEFAULT_MODEL
-from streamlid.model.classifier import (
-    WhisperGRU,
-    WhisperGRUConfig,
-    WhisperLID,
-    load_model,
-    pack_int8,
-    save_model,
-    unpack_int8,
-)
 from streamlid.model.encoder import EncoderConfig, WhisperEncoder, WhisperLogMel, pad_windows, stem_lengths
+from streamlid.model.format import load_model, save_model
+from streamlid.model.int8 import pack_int8, unpack_int8
 from streamlid.training.train import Trainer, build_training_model
 
 SMALL = EncoderConfig(n_mels=80, width=64, heads=4, layers=2)

@@ -17,8 +17,10 @@ from streamlid.core.languages import CORE
 from streamlid.core.vad import speech_only
 from streamlid.evaluation import evaluate as ev
 from streamlid.evaluation import metrics, report
+from streamlid.model.architectures import CRNN, ModelConfig
 from streamlid.model.checkpoint import DEFAULT_MODEL
-from streamlid.model.classifier import CRNN, Classifier, ModelConfig, ModelInfo, save_model
+from streamlid.model.classifier import Classifier
+from streamlid.model.format import ModelInfo, save_model
 
 MANIFEST = FIXTURES / "manifest.csv"  # the speech the tests carry: two dev clips of each core language
 

@@ -1,4 +1,4 @@
-"""features.py (log-mel front end) and the parts of model.py the features feed: normalisation, checkpoints."""
+"""features.py (log-mel front end) and the parts of the model the features feed (model/architectures.py, model/format.py): normalisation, checkpoints."""
 
 from __future__ import annotations
 
@@ -9,8 +9,11 @@ import pytest
 import torch
 from conftest import TINY, random_crnn
 
-from streamlid.model.classifier import CRNN, Classifier, ModelConfig, ModelError, load_model, save_model
+from streamlid.model.architectures import CRNN, ModelConfig
+from streamlid.model.checkpoint import ModelError
+from streamlid.model.classifier import Classifier
 from streamlid.model.features import FeatureConfig, LogMel, frames_for, mel_filterbank, seconds_to_samples
+from streamlid.model.format import load_model, save_model
 
 SR = 16000
 

@@ -20,7 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from streamlid.core.stream import LanguageStream
-from streamlid.model.classifier import Classifier, ModelError, load_model, save_model
+from streamlid.model.checkpoint import ModelError
+from streamlid.model.classifier import Classifier
+from streamlid.model.format import load_model, save_model
 
 SR = 16000
 FAST = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

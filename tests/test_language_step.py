@@ -1,4 +1,4 @@
-"""Whisper's language step on unpadded windows (streamlid.model.language_step, model.WhisperLID): any length,
+"""Whisper's language step on unpadded windows (streamlid.model.language_step, model.architectures.WhisperLID): any length,
 mixed-length batches, the padded mode, the checkpoint, and distillation from the padded network."""
 
 from __future__ import annotations
@@ -12,14 +12,9 @@ import torch
 from conftest import REPO, tiny_config
 
 from streamlid.core.languages import CORE
-from streamlid.model.classifier import (
-    ModelInfo,
-    WhisperLID,
-    WhisperLIDConfig,
-    load_model,
-    save_model,
-)
+from streamlid.model.architectures import WhisperLID, WhisperLIDConfig
 from streamlid.model.encoder import EncoderConfig, pad_windows
+from streamlid.model.format import ModelInfo, load_model, save_model
 from streamlid.training.train import Trainer
 
 SMALL = EncoderConfig(n_mels=80, width=64, heads=4, layers=2)

@@ -19,8 +19,11 @@ from streamlid.core.stream import LanguageStream, StreamOptions
 from streamlid.evaluation import nonspeech
 from streamlid.evaluation.nonspeech import recorded_clips, synthetic_clips
 from streamlid.io.sinks import LiveLine
+from streamlid.model.architectures import ModelConfig
+from streamlid.model.calibration import Calibration
 from streamlid.model.checkpoint import ModelError
-from streamlid.model.classifier import Calibration, Classifier, ModelConfig, load_model, metadata_path, save_model
+from streamlid.model.classifier import Classifier
+from streamlid.model.format import load_model, metadata_path, save_model
 
 SR = 16000
 LANGS = ["eng", "deu", "fra", "spa", "cmn", "rus"]

@@ -12,8 +12,9 @@ import torch
 import torch.nn.functional as F
 from conftest import TINY_ARCH, tiny_config, tiny_manifest
 
+from streamlid.model.architectures import CRNN, ModelConfig
 from streamlid.model.checkpoint import DEFAULT_MODEL
-from streamlid.model.classifier import CRNN, ModelConfig, load_model
+from streamlid.model.format import load_model
 from streamlid.training.data import Bank, decode_clips
 from streamlid.training.manifest import read_manifest
 from streamlid.training.teacher import is_model_teacher, load_teacher

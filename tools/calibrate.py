@@ -10,7 +10,7 @@ In-set crops: the training run's validation speakers (held out of training) in t
 Out-of-set crops: training-split clips of every language the model does not output (those it was
 trained on as negatives and those it never saw), and synthetic non-speech (streamlid.evaluation.nonspeech, seeds
 other than the test set's 0; the recorded non-speech clips stay a test set). The temperature minimises in-set NLL; the open set is
-a class-balanced, L2-regularised logistic regression on model.OPEN_SET_FEATURES. The dev split is never
+a class-balanced, L2-regularised logistic regression on model.calibration.OPEN_SET_FEATURES. The dev split is never
 read.
 
 `--speech-check` keeps the temperature and open set and fits only the speech check (Whisper-LID models): a
@@ -38,16 +38,10 @@ from streamlid.core.stream import StreamOptions
 from streamlid.core.vad import speech_only
 from streamlid.evaluation.evaluate import EvalOptions, clip_crops
 from streamlid.evaluation.nonspeech import DEFAULT_DIR, NonSpeechClip, manifest_rows, recorded_clips, synthetic_clips
-from streamlid.model.classifier import (
-    Calibration,
-    Classifier,
-    ModelInfo,
-    WhisperLIDConfig,
-    load_model,
-    metadata_path,
-    open_set_features,
-    pick_device,
-)
+from streamlid.model.architectures import WhisperLIDConfig
+from streamlid.model.calibration import Calibration, open_set_features
+from streamlid.model.classifier import Classifier, pick_device
+from streamlid.model.format import ModelInfo, load_model, metadata_path
 from streamlid.training.manifest import read_manifest
 
 SECONDS = (0.5, 1.0, 2.0, 3.0)

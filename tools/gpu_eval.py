@@ -20,7 +20,9 @@ import numpy as np
 import torch
 
 from streamlid.evaluation.evaluate import EvalOptions, evaluate, read_manifest
-from streamlid.model.classifier import Classifier, ModelInfo, languages_of, pretrained_whisper_lid
+from streamlid.model.architectures import languages_of, pretrained_whisper_lid
+from streamlid.model.classifier import Classifier
+from streamlid.model.format import ModelInfo
 
 
 class NetworkPeer:

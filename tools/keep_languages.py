@@ -15,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from streamlid.model.classifier import load_model, save_model
+from streamlid.model.format import load_model, save_model
 from streamlid.training.train import without_languages
 
 

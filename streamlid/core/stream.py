@@ -36,7 +36,7 @@ from .vad import VadGate, VadOptions, level_db
 
 
 class Scorer(Protocol):
-    """What a stream needs of a model (model.Classifier is one; so are the Ray client and test doubles)."""
+    """What a stream needs of a model (model.classifier.Classifier is one; so are the Ray client and test doubles)."""
 
     languages: list[str]
 

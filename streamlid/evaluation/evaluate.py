@@ -25,8 +25,8 @@ import torch
 from ..core.audio import SAMPLE_RATE, AudioError, load_mono_16k
 from ..core.languages import CORE
 from ..core.vad import speech_only
-from ..model.checkpoint import MODEL_HELP, model_name, model_path
-from ..model.classifier import Classifier, ModelError
+from ..model.checkpoint import MODEL_HELP, ModelError, model_name, model_path
+from ..model.classifier import Classifier
 from ..model.features import seconds_to_samples
 from ..training.manifest import read_manifest as read_clip_manifest
 from .metrics import accuracy, bootstrap_ci, confusion, expected_calibration_error, macro_f1, per_label_f1

@@ -1,5 +1,5 @@
 """Where the shipped models lie, their short names, and the error a bad model file raises: no torch here, so
-the CLI's help and `devices` start without loading it (model.py holds the format itself)."""
+the CLI's help and `devices` start without loading it (format.py holds the format itself)."""
 
 from __future__ import annotations
 

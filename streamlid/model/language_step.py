@@ -45,7 +45,7 @@ class LanguageDetector(nn.Module):
 
     `codes` are the languages of the rows (Whisper's own codes for the converted weights, ISO 639-3 in a
     streamlid model). `no_speech` is Whisper's no-speech token's embedding, kept with the weights; the
-    speech check reads the whole hidden state instead (model.Calibration).
+    speech check reads the whole hidden state instead (calibration.Calibration).
     """
 
     def __init__(self, codes: list[str], width: int = 512, heads: int = 8, layers: int = 6) -> None:

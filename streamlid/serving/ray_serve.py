@@ -37,7 +37,8 @@ from websockets.http11 import Request, Response
 
 from ..core.stream import StreamOptions
 from ..model.checkpoint import model_path
-from ..model.classifier import Classifier, ModelInfo, has_speech_check
+from ..model.classifier import Classifier
+from ..model.format import ModelInfo, has_speech_check
 from .protocol import ServerOptions
 from .server import LiveServer
 

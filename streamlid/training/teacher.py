@@ -10,8 +10,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..model.architectures import WhisperLID, languages_of, pretrained_whisper_lid
 from ..model.checkpoint import model_path
-from ..model.classifier import WhisperLID, languages_of, load_model, metadata_path, pretrained_whisper_lid
+from ..model.format import load_model, metadata_path
 
 
 class WhisperTeacher(nn.Module):

@@ -28,20 +28,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..core.languages import CORE
-from ..model.classifier import (
+from ..model.architectures import (
     LanguageModel,
     ModelConfig,
-    ModelInfo,
     WhisperGRUConfig,
     WhisperLIDConfig,
     build_model,
     languages_of,
-    load_packed_state,
-    pick_device,
     pretrained_whisper_lid,
-    save_model,
 )
+from ..model.classifier import pick_device
 from ..model.features import seconds_to_samples
+from ..model.format import ModelInfo, save_model
+from ..model.int8 import load_packed_state
 from .augment import GROUPS, AugmentConfig, augment_logmel, augment_waveform
 from .data import Bank, SamplingConfig, holdout_speakers, load_cached, random_crop_seconds, select_languages
 from .manifest import Clip, read_manifest
