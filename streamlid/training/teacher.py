@@ -1,6 +1,6 @@
 """The teachers of `streamlid train --teacher`: a shipped streamlid model (distillation into a smaller
 student), or Whisper base's own language detection (streamlid.language_step on audio padded to 30 s, as
-Whisper runs it). tests/test_encoder.py checks the latter against CTranslate2's `detect_language`.
+Whisper runs it). tests/model/test_encoder.py checks the latter against CTranslate2's `detect_language`.
 """
 
 from __future__ import annotations

@@ -83,11 +83,11 @@ def test_ci_requires_the_system_parts_it_installs():
 
 # real speech through the shipped model, the data tests and the VAD: each reads the fixtures
 REAL_SPEECH_TESTS = [
-    "tests/test_audio.py::test_read_opus_dev_clip",
-    "tests/test_vad.py",
-    "tests/test_data.py",
-    "tests/test_cli.py::test_identify_clear_dev_clips",
-    "tests/test_server.py::test_real_model_names_each_stream_language_over_websockets",
+    "tests/core/test_audio.py::test_read_opus_dev_clip",
+    "tests/core/test_vad.py",
+    "tests/training/test_data.py",
+    "tests/cli/test_cli.py::test_identify_clear_dev_clips",
+    "tests/serving/test_server.py::test_real_model_names_each_stream_language_over_websockets",
 ]
 
 

@@ -16,7 +16,7 @@ from conftest import SPEECH_CLIP, dev_clip
 
 pytestmark = pytest.mark.e2e  # end-to-end: real servers, processes, models over whole clips
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_streams_and_subscribers_lose_nothing_with_bounded_latency_and_flat_memory():
@@ -26,7 +26,8 @@ def test_streams_and_subscribers_lose_nothing_with_bounded_latency_and_flat_memo
     # two streams: at the default 3-s window one streamlid-v3 stream takes ~0.4 of a core, and this machine
     # has two (RELIABILITY.md)
     cmd += ["--streams", "2", "--subscribers", "20"]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 90, cwd=ROOT)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}  # this checkout's package: the script imports the installed one
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 90, cwd=ROOT, env=env)
     assert r.returncode == 0, r.stderr
     figures = json.loads(r.stdout.splitlines()[-1])
     print(figures)

@@ -29,7 +29,7 @@ from streamlid.serving.server import BackgroundServer, LiveServer, ServerOptions
 
 pytestmark = pytest.mark.e2e  # end-to-end: real servers, processes, models over whole clips
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEU = CLIPS["deu"]
 SR = 16000
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -252,7 +252,7 @@ def test_a_silent_input_gives_no_decision_and_no_crash(random_classifier):
 
 def test_the_readme_library_example_runs_as_written(capsys):
     """The README's five lines, run on a real German clip with its PCM pushed in one chunk."""
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
     section = readme[readme.index("## As a library") :]
     code = section[section.index("```python\n") + len("```python\n") : section.index("```\n", 10)]
     clip = dev_clip(next(path for language, path in CLEAR_CLIPS if language == "deu"))

@@ -37,7 +37,7 @@ from streamlid.serving.server import LiveServer
 
 jsonschema = pytest.importorskip("jsonschema", reason="jsonschema (test extra) validates the protocol messages")
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 REAL_MODEL = DEFAULT_MODEL
 LANGS = ["eng", "deu", "fra", "spa", "cmn", "rus"]
 
