@@ -32,7 +32,7 @@ class Conversation:
 def read_clips(
     manifest: str | Path, split: str, languages: list[str], speakers: set[str] | None = None
 ) -> dict[str, list[Path]]:
-    """Language -> clips of `split` (streamlid.manifest's rule), optionally only those of `speakers`."""
+    """Language -> clips of `split` (streamlid.training.manifest's rule), optionally only those of `speakers`."""
     clips: dict[str, list[Path]] = defaultdict(list)
     for clip in read_manifest(manifest):
         if clip.split == split and clip.language in languages and (speakers is None or clip.speaker in speakers):

@@ -55,7 +55,7 @@ class EvalOptions:
 
 
 def read_manifest(path: str | Path, split: str | None = None, root: str | Path | None = None) -> list[dict]:
-    """Manifest rows of one split (the rule of streamlid.manifest: no split column means train) as dicts
+    """Manifest rows of one split (the rule of streamlid.training.manifest: no split column means train) as dicts
     with an absolute `path`, `language`, `speaker`, `split` and `source`."""
     try:
         clips = read_clip_manifest(path, root)

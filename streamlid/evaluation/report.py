@@ -1,5 +1,5 @@
 """The report of `streamlid evaluate`: markdown tables, plots and report.json from an evaluation result
-(streamlid.evaluate.evaluate's dict)."""
+(streamlid.evaluation.evaluate.evaluate's dict)."""
 
 from __future__ import annotations
 

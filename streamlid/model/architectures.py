@@ -180,7 +180,7 @@ class WhisperLIDConfig(StoredConfig):
 
 
 class WhisperLID(nn.Module):
-    """Whisper-base's encoder -> Whisper's own language step (streamlid.language_step): the language
+    """Whisper-base's encoder -> Whisper's own language step (streamlid.model.language_step): the language
     logits of the decoder's first position, one row per language.
 
     Unpadded (the default) it runs on the window itself, whatever its length; `padded` runs it as Whisper

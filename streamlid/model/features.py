@@ -13,7 +13,7 @@ from ..core.audio import SAMPLE_RATE
 
 @dataclass(frozen=True)
 class FeatureConfig:
-    kind: str = "log-mel"  # or "whisper-log-mel": Whisper's own front end (streamlid.encoder)
+    kind: str = "log-mel"  # or "whisper-log-mel": Whisper's own front end (streamlid.model.encoder)
     sample_rate: int = SAMPLE_RATE
     n_fft: int = 400  # 25 ms
     hop_length: int = 160  # 10 ms

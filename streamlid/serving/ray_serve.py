@@ -1,7 +1,7 @@
 """`streamlid serve` on Ray Serve: the same websocket protocol, the model in replicas that scale with load.
 
     streamlid serve --backend ray          # joins the cluster at RAY_ADDRESS, or starts a local one
-    serve run streamlid.ray_serve:build_app model=streamlid/models/streamlid-v3.safetensors
+    serve run streamlid.serving.ray_serve:build_app model=streamlid/models/streamlid-v3.safetensors
 
 Two deployments. `Ingress` holds the websocket connections: it runs server.py's LiveServer unchanged
 (protocol, feed, backpressure, every stream's ring buffer, VAD and smoothing) behind a Starlette

@@ -4,7 +4,7 @@ Waveform effects work on (batch, samples) float32 at 16 kHz, spectrogram effects
 (batch, mels, frames). Each effect picks its own examples with its probability; every random number
 comes from the `torch.Generator` passed in, so a seed reproduces a batch exactly on one device.
 Speed perturbation (new "speakers": pitch, formants and tempo move together) is applied by the crop
-in `streamlid.data.Bank.crop`, which reads the bank at a random rate.
+in `streamlid.training.data.Bank.crop`, which reads the bank at a random rate.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The teachers of `streamlid train --teacher`: a shipped streamlid model (distillation into a smaller
-student), or Whisper base's own language detection (streamlid.language_step on audio padded to 30 s, as
+student), or Whisper base's own language detection (streamlid.model.language_step on audio padded to 30 s, as
 Whisper runs it). tests/model/test_encoder.py checks the latter against CTranslate2's `detect_language`.
 """
 
