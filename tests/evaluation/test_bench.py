@@ -119,7 +119,8 @@ def test_command_reproduces_the_arguments(quick_run) -> None:
     argv = shlex.split(report["command"])
     assert argv[:2] == ["streamlid", "bench"]
     assert bench_args(*argv[2:]) == args
-    other = bench_args("--out", "x", "--report", "r.md", "--seed", "3")
+    other = bench_args("--manifest", "m.csv", "--out", "x", "--report", "r.md", "--seed", "3")
+    assert "--manifest m.csv" in bench.command(other)  # required: always in the command
     assert bench_args(*shlex.split(bench.command(other))[2:]) == other
 
 
