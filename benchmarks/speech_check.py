@@ -20,12 +20,11 @@ import torch
 from tqdm import tqdm
 
 from streamlid.audio import load_mono_16k
+from streamlid.bench import names_a_language, rate
 from streamlid.evaluate import EvalOptions, clip_crops, read_manifest
-from streamlid.metrics import wilson_interval
 from streamlid.model import Classifier
 from streamlid.nonspeech import coloured_noise, recorded_clips, synthetic_clips
 from streamlid.offline import identify
-from streamlid.smoothing import SPEECH_UNKNOWN
 from streamlid.stream import LanguageStream, StreamOptions
 from streamlid.vad import speech_only
 
@@ -33,13 +32,8 @@ TEST_SEEDS = (0, *range(100, 105))  # the fit uses seeds 1-6
 SECONDS = (1.0, 2.0, 3.0)
 
 
-def rate(k: int, n: int) -> dict:
-    low, high = wilson_interval(k, n)
-    return {"k": k, "n": n, "rate": round(k / n, 4) if n else None, "ci95": [round(low, 4), round(high, 4)]}
-
-
 def given_language(events: list[dict]) -> bool:
-    return any(e["type"] == "decision" and (e["language"] or e["state"] == SPEECH_UNKNOWN) for e in events)
+    return any(e["type"] == "decision" and names_a_language(e) for e in events)
 
 
 def nonspeech_side(classifier: Classifier) -> dict:
@@ -50,7 +44,7 @@ def nonspeech_side(classifier: Classifier) -> dict:
     for c in tqdm(clips, desc="non-speech"):
         events = LanguageStream(classifier, options=StreamOptions()).run(c.audio)
         r = identify(c.audio, classifier)
-        s, w = given_language(events), r["language"] is not None or r["state"] == SPEECH_UNKNOWN
+        s, w = given_language(events), names_a_language(r)
         streamed, whole = streamed + s, whole + w
         posts = [e for e in events if e["type"] == "posteriors"]
         windows, speechy = windows + len(posts), speechy + sum(e["speech"] for e in posts)
