@@ -20,11 +20,10 @@ import torch
 from tqdm import tqdm
 
 from streamlid.core.audio import load_mono_16k
-from streamlid.core.smoothing import SPEECH_UNKNOWN
 from streamlid.core.stream import LanguageStream, StreamOptions
 from streamlid.core.vad import speech_only
+from streamlid.evaluation.bench import names_a_language, rate
 from streamlid.evaluation.evaluate import EvalOptions, clip_crops, read_manifest
-from streamlid.evaluation.metrics import wilson_interval
 from streamlid.evaluation.nonspeech import coloured_noise, recorded_clips, synthetic_clips
 from streamlid.io.offline import identify
 from streamlid.model.classifier import Classifier
@@ -33,13 +32,8 @@ TEST_SEEDS = (0, *range(100, 105))  # the fit uses seeds 1-6
 SECONDS = (1.0, 2.0, 3.0)
 
 
-def rate(k: int, n: int) -> dict:
-    low, high = wilson_interval(k, n)
-    return {"k": k, "n": n, "rate": round(k / n, 4) if n else None, "ci95": [round(low, 4), round(high, 4)]}
-
-
 def given_language(events: list[dict]) -> bool:
-    return any(e["type"] == "decision" and (e["language"] or e["state"] == SPEECH_UNKNOWN) for e in events)
+    return any(e["type"] == "decision" and names_a_language(e) for e in events)
 
 
 def nonspeech_side(classifier: Classifier) -> dict:
@@ -50,7 +44,7 @@ def nonspeech_side(classifier: Classifier) -> dict:
     for c in tqdm(clips, desc="non-speech"):
         events = LanguageStream(classifier, options=StreamOptions()).run(c.audio)
         r = identify(c.audio, classifier)
-        s, w = given_language(events), r["language"] is not None or r["state"] == SPEECH_UNKNOWN
+        s, w = given_language(events), names_a_language(r)
         streamed, whole = streamed + s, whole + w
         posts = [e for e in events if e["type"] == "posteriors"]
         windows, speechy = windows + len(posts), speechy + sum(e["speech"] for e in posts)

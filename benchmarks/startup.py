@@ -1,6 +1,6 @@
 """Start-up time of the command line and the core: median wall seconds of a few fresh processes each.
 
-    python benchmarks/startup.py            # [4/5] wants `streamlid --help` well under 0.5 s
+    python benchmarks/startup.py            # the target: `streamlid --help` well under 0.5 s
 
 Prints one line per command; nothing is asserted (a benchmark, not a timed test).
 """

@@ -113,6 +113,39 @@ class Resampler:
         return self._stream.resample_chunk(x, last=last)
 
 
+class RecentAudio:
+    """The last `capacity` samples appended, as one array, for a consumer on one thread. Appending a
+    frame costs a copy of the frame (the whole window is moved only once per `capacity` samples), where
+    concatenating and slicing a window per frame would copy it dozens of times a second per stream."""
+
+    def __init__(self, capacity: int) -> None:
+        if capacity <= 0:
+            raise ValueError("capacity must be positive")
+        self.capacity = capacity
+        self._buf = np.zeros(2 * capacity, dtype=np.float32)
+        self._end = 0
+
+    @property
+    def size(self) -> int:
+        return min(self._end, self.capacity)
+
+    def append(self, x: np.ndarray) -> None:
+        x = x[-self.capacity :]
+        if self._end + x.size > self._buf.size:
+            keep = min(self._end, self.capacity - x.size)
+            self._buf[:keep] = self._buf[self._end - keep : self._end]
+            self._end = keep
+        self._buf[self._end : self._end + x.size] = x
+        self._end += x.size
+
+    def view(self) -> np.ndarray:
+        """The recent samples (at most `capacity`), oldest first; valid until the next append."""
+        return self._buf[self._end - self.size : self._end]
+
+    def clear(self) -> None:
+        self._end = 0
+
+
 class RingBuffer:
     """A bounded mono float32 buffer between a producer (an audio callback) and the consumer.
 

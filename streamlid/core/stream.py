@@ -28,7 +28,7 @@ from typing import Protocol
 
 import numpy as np
 
-from .audio import SAMPLE_RATE, Resampler, RingBuffer, to_float_mono
+from .audio import SAMPLE_RATE, RecentAudio, Resampler, RingBuffer, to_float_mono
 from .events import check_fields, probs_dict, rounded, top_list
 from .languages import name
 from .smoothing import SILENCE, SPEECH_CONFIDENT, SPEECH_UNCERTAIN, SPEECH_UNKNOWN, Decider, SmoothingOptions
@@ -132,7 +132,7 @@ class LanguageStream:
         self.stats = StreamStats()
         self.seq = 0
         self._samples = 0  # 16 kHz samples labelled by the VAD: the stream clock
-        self._speech = np.zeros(0, dtype=np.float32)  # recent speech, at most one window
+        self._speech = RecentAudio(int(self.options.window * SAMPLE_RATE))  # recent speech: one window
         self._since_window = 0
         self._skipped = 0  # windows skipped since the last analysed one
         self._agreeing = 0  # windows in a row that agreed with a confident decision; 2: it is steady
@@ -241,14 +241,16 @@ class LanguageStream:
 
     def advance(self, last: bool = False) -> list[np.ndarray]:
         """Run the audio path up to the model; return the windows the model must score, in order. With
-        adaptive analysis on, it stops after a window, since whether the next one is due depends on that
-        window's score: then `pending` is true until the rest is taken in."""
+        adaptive analysis on, it stops after a window whose score decides whether the next one is due:
+        then `pending` is true until the rest is taken in."""
         self._check_drops()
         if not self._flushed:
             self._labelled.extend(self.vad.process(self.resampler(self.ring.read(), last=last)))
             self._flushed = last
         adaptive = self.options.steady_every > 1
-        while self._labelled and not (adaptive and self._windows):
+        # a window can be skipped only once two scored windows agree: until the queued ones could make
+        # that so, the next is due whatever their scores, and more windows go to the model in one call
+        while self._labelled and not (adaptive and self._windows and self._agreeing + len(self._windows) >= 2):
             self._frame(*self._labelled.popleft())
         if last and not self._labelled:
             self._end_of_speech(final=True)
@@ -334,7 +336,7 @@ class LanguageStream:
             if self._in_speech:
                 self._end_of_speech()
             if self._silence_run >= o.reset_after * SAMPLE_RATE and self._speech.size:
-                self._speech = np.zeros(0, dtype=np.float32)
+                self._speech.clear()
                 self._since_window = 0
                 self._agreeing = 0
                 self._pending.append({"type": "pause"})  # resolved in order by `complete`, like silence
@@ -352,8 +354,7 @@ class LanguageStream:
             )
         self._silence_run = 0
         self.stats.speech_seconds += frame.size / SAMPLE_RATE
-        max_len = int(o.window * SAMPLE_RATE)
-        self._speech = np.concatenate([self._speech, frame])[-max_len:]
+        self._speech.append(frame)
         self._since_window += frame.size
         if self._speech.size >= o.min_window * SAMPLE_RATE and self._since_window >= o.hop * SAMPLE_RATE:
             if self._agreeing >= 2 and self._skipped + 1 < o.steady_every:
@@ -364,7 +365,7 @@ class LanguageStream:
                 self._queue_window()
 
     def _queue_window(self) -> None:
-        self._windows.append(self._speech.copy())
+        self._windows.append(self._speech.view().copy())
         new = min(self._speech.size, self._since_window) / SAMPLE_RATE  # audio no earlier window held
         self._pending.append((self.t, self._speech.size / SAMPLE_RATE, self._skipped, new))
         self._since_window = 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,9 +29,10 @@ class VadOptions:
 
 
 def level_db(frame: np.ndarray) -> float:
-    """RMS level of a frame in dBFS (floored at -120)."""
-    rms = float(np.sqrt(np.mean(np.square(frame, dtype=np.float64))))
-    return 20.0 * np.log10(max(rms, 1e-6))
+    """RMS level of a frame in dBFS (floored at -120). Called for every frame of every stream: a dot
+    product and math.log10, not numpy's mean, which costs several times more per call."""
+    x = frame.astype(np.float64, copy=False)
+    return 10.0 * math.log10(max(float(np.dot(x, x)) / max(x.size, 1), 1e-12))
 
 
 class VadGate:

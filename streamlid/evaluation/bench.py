@@ -224,6 +224,11 @@ def open_set(
     return out
 
 
+def names_a_language(event: dict) -> bool:
+    """A decision or summary that says someone spoke: a language, or "another language"."""
+    return event["language"] is not None or event["state"] == SPEECH_UNKNOWN
+
+
 def nonspeech(classifier: Classifier, options: StreamOptions) -> dict:
     """The non-speech test set (nonspeech_clips/ and synthetic noise, tones, music, clicks, silence):
     how often any decision names a language or "another language", and how often the summary does."""
@@ -231,8 +236,8 @@ def nonspeech(classifier: Classifier, options: StreamOptions) -> dict:
     decided = summarised = 0
     for clip in clips:
         events = LanguageStream(classifier, options=options).run(clip.audio)
-        decided += any(e["type"] == "decision" and (e["language"] or e["state"] == SPEECH_UNKNOWN) for e in events)
-        summarised += events[-1]["language"] is not None or events[-1]["state"] == SPEECH_UNKNOWN
+        decided += any(e["type"] == "decision" and names_a_language(e) for e in events)
+        summarised += names_a_language(events[-1])
     return {"given_language": rate(decided, len(clips)), "summary_language": rate(summarised, len(clips))}
 
 

@@ -7,11 +7,20 @@ import threading
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import SPEECH_CLIP, dev_clip, write_wav
+from conftest import SPEECH_CLIP, SR, dev_clip, write_wav
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streamlid.core.audio import AudioError, Resampler, RingBuffer, load_mono_16k, read_audio, to_float_mono
+from streamlid.core.audio import (
+    AudioError,
+    RecentAudio,
+    Resampler,
+    RingBuffer,
+    load_mono_16k,
+    read_audio,
+    to_float_mono,
+)
+from streamlid.core.vad import level_db
 
 # -- RingBuffer ----------------------------------------------------------------------------------------
 
@@ -215,3 +224,25 @@ def test_wav_without_samples(tmp_path):
     sf.write(str(path), np.zeros((0, 1), np.float32), 16000)
     with pytest.raises(AudioError, match="no audio samples"):
         read_audio(path)
+
+
+def test_recent_audio_holds_the_last_window_of_what_was_appended():
+    recent, reference = RecentAudio(1000), np.zeros(0, np.float32)
+    rng = np.random.default_rng(0)
+    for step in range(3000):
+        frame = rng.standard_normal(int(rng.integers(1, 1300))).astype(np.float32)
+        recent.append(frame)
+        reference = np.concatenate([reference, frame])[-1000:]
+        assert recent.size == reference.size and np.array_equal(recent.view(), reference), step
+        if rng.random() < 0.01:
+            recent.clear()
+            reference = reference[:0]
+    with pytest.raises(ValueError, match="capacity must be positive"):
+        RecentAudio(0)
+
+
+def test_level_db_is_the_rms_level_in_dbfs():
+    t = np.arange(480) / SR
+    assert level_db(np.sin(2 * np.pi * 1000 * t).astype(np.float32)) == pytest.approx(-3.01, abs=0.01)
+    assert level_db(np.full(480, 0.1, np.float32)) == pytest.approx(-20.0, abs=1e-4)
+    assert level_db(np.zeros(480, np.float32)) == -120.0

@@ -1,4 +1,4 @@
-"""What a newcomer tripped over in the first hour (issue [5/5]), one test per item."""
+"""What a newcomer tripped over in the first hour, one test per item."""
 
 from __future__ import annotations
 

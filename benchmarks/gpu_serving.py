@@ -1,0 +1,145 @@
+"""The GPU serving path, measured in layers on one GPU: the model alone, `Classifier.log_probs` (numpy in,
+numpy out, as the server calls it) with the audio sent as float32 or as float16 through a page-locked
+buffer, and the server's whole scoring step (`protocol.score_together`: every stream's VAD and windowing,
+one batched model call, smoothing and events) for N real-time streams in one process, with adaptive
+analysis (the default) and with every hop analysed.
+
+    python benchmarks/gpu_serving.py --out benchmarks/results/gpu_serving_v4.json    # on a GPU machine
+
+A stream needs 1/hop windows per second (4 at the default 0.25 s hop). In the step rows, a tick pushes
+one hop of audio into every stream and runs one step; real time holds while a tick takes less than the
+hop, and a window's decision latency is at most a hop (waiting for the audio) plus the tick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from streamlid.core.audio import load_mono_16k
+from streamlid.core.stream import LanguageStream, StreamOptions
+from streamlid.model.classifier import Classifier
+from streamlid.serving.protocol import score_together
+
+SPEECH = Path(__file__).resolve().parents[1] / "tests/fixtures/speech/real/commonvoice/deu"
+
+
+def per_second(fn, reps: int) -> float:
+    """Calls per second of `fn` (median of `reps`, after a warm-up), the GPU synchronised after each."""
+    fn()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        fn()
+        torch.cuda.synchronize()
+        times.append(time.perf_counter() - t)
+    return 1 / float(np.median(times))
+
+
+def model_rows(classifier: Classifier, seconds: float, batches: list[int], reps: int) -> list[dict]:
+    rng = np.random.default_rng(0)
+    model, calibration, device = classifier.model, classifier.info.calibration, classifier.device
+    rows = []
+    for batch in batches:
+        windows = [rng.standard_normal(int(seconds * 16000)).astype(np.float32) * 0.1 for _ in range(batch)]
+        on_device = torch.from_numpy(np.stack(windows)).to(device)
+
+        @torch.inference_mode()
+        def model_only(x: torch.Tensor = on_device) -> None:
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                model.scores(x)
+
+        @torch.inference_mode()
+        def float32_copy(w: list[np.ndarray] = windows) -> np.ndarray:
+            """log_probs as it was before the float16 page-locked buffer: a plain float32 copy to the GPU."""
+            x = torch.from_numpy(np.stack(w)).to(device)
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                logits, hidden = model.scores(x)
+            return calibration.log_probs(logits.float(), seconds, hidden.float()).cpu().numpy()
+
+        calls = {
+            "model_only": model_only,
+            "log_probs_float32": float32_copy,
+            "log_probs_float16_pinned": lambda w=windows: classifier.log_probs(w),
+        }
+        row = {"batch": batch} | {f"{k}_windows_per_s": round(batch * per_second(f, reps)) for k, f in calls.items()}
+        print(row, flush=True)
+        rows.append(row)
+    return rows
+
+
+def step_rows(classifier: Classifier, counts: list[int], seconds: float, options: StreamOptions) -> list[dict]:
+    """N streams, each fed real speech (looped, a different offset each), a tick of one hop at a time."""
+    speech = np.concatenate([load_mono_16k(p) for p in sorted(SPEECH.glob("*.opus"))[:6]])
+    hop = int(options.hop * 16000)
+    rows = []
+    for n in counts:
+        rng = np.random.default_rng(n)
+        offsets = rng.integers(0, len(speech), n)
+        streams = [LanguageStream(classifier, options=options) for _ in range(n)]
+        ticks, push_s, step_s, windows = [], 0.0, 0.0, 0
+        for k in range(int(seconds / options.hop)):
+            t0 = time.perf_counter()
+            for s, off in zip(streams, offsets, strict=True):
+                start = (off + k * hop) % (len(speech) - hop)
+                s.write(speech[start : start + hop])
+            t1 = time.perf_counter()
+            due = streams
+            while due:  # as the server steps: again while adaptive analysis stopped a stream after a window
+                events = score_together(classifier, due)
+                windows += sum(e["type"] == "posteriors" for es in events for e in es)
+                due = [s for s in due if s.pending]
+            t2 = time.perf_counter()
+            if k >= 8:  # the first two seconds fill the windows
+                ticks.append(t2 - t0)
+                push_s, step_s = push_s + t1 - t0, step_s + t2 - t1
+        tick = np.array(ticks)
+        row = {
+            "streams": n,
+            "tick_ms_p50": round(float(np.percentile(tick, 50)) * 1000, 1),
+            "tick_ms_p99": round(float(np.percentile(tick, 99)) * 1000, 1),
+            "push_ms_per_tick": round(push_s / len(ticks) * 1000, 1),
+            "step_ms_per_tick": round(step_s / len(ticks) * 1000, 1),
+            "windows_per_s_analysed": round(windows / seconds),
+            "real_time": bool(np.percentile(tick, 99) < options.hop),
+            "decision_latency_ms_p99": round((options.hop + float(np.percentile(tick, 99))) * 1000, 1),
+        }
+        print(row, flush=True)
+        rows.append(row)
+    return rows
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", default=None)
+    p.add_argument("--window", type=float, default=2.0)
+    p.add_argument("--batches", default="256,1024,4096")
+    p.add_argument("--streams", default="256,1024,2048,4096")
+    p.add_argument("--seconds", type=float, default=6.0, help="audio per step measurement")
+    p.add_argument("--reps", type=int, default=10)
+    p.add_argument("--out", type=Path)
+    args = p.parse_args()
+    if not torch.cuda.is_available():
+        raise SystemExit("no CUDA GPU here: this benchmark measures the GPU serving path")
+    classifier = Classifier.load(args.model, "cuda")
+    counts = [int(n) for n in args.streams.split(",")]
+    report = {
+        "model": classifier.name,
+        "gpu": torch.cuda.get_device_name(),
+        "window_s": args.window,
+        "model_calls": model_rows(classifier, args.window, [int(b) for b in args.batches.split(",")], args.reps),
+        "server_step": step_rows(classifier, counts, args.seconds, StreamOptions()),
+        "server_step_every_hop": step_rows(classifier, counts, args.seconds, StreamOptions(steady_hop=0)),
+    }
+    if args.out:
+        args.out.write_text(json.dumps(report, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
