@@ -2,7 +2,8 @@
 numpy out, as the server calls it) with the audio sent as float32 or as float16 through a page-locked
 buffer, and the server's whole scoring step (`protocol.score_together`: every stream's VAD and windowing,
 one batched model call, smoothing and events) for N real-time streams in one process, with adaptive
-analysis (the default) and with every hop analysed.
+analysis (the default) and with every hop analysed, and then in P processes sharing the GPU (the CPU side
+of a step is one core's work per process: more streams need more processes, each a server of its own).
 
     python benchmarks/gpu_serving.py --out benchmarks/results/gpu_serving_v4.json    # on a GPU machine
 
@@ -15,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
+import os
 import time
 from pathlib import Path
 
@@ -115,6 +118,42 @@ def step_rows(classifier: Classifier, counts: list[int], seconds: float, options
     return rows
 
 
+def _process(model, n, seconds, options, barrier, results) -> None:
+    torch.set_num_threads(1)
+    classifier = Classifier.load(model, "cuda")
+    step_rows(classifier, [min(n, 64)], 2.5, options)  # warm-up: CUDA context, kernels, allocator
+    barrier.wait()
+    results.put(step_rows(classifier, [n], seconds, options)[0])
+
+
+def process_rows(model: str | None, layouts: list[tuple[int, int]], seconds: float, options: StreamOptions) -> list:
+    """(processes, streams each): all processes step at once, on one GPU; real time when every one keeps it."""
+    ctx = multiprocessing.get_context("spawn")
+    rows = []
+    for processes, n in layouts:
+        barrier, results = ctx.Barrier(processes), ctx.Queue()
+        workers = [
+            ctx.Process(target=_process, args=(model, n, seconds, options, barrier, results)) for _ in range(processes)
+        ]
+        for w in workers:
+            w.start()
+        each = [results.get() for _ in workers]
+        for w in workers:
+            w.join()
+        row = {
+            "processes": processes,
+            "streams": processes * n,
+            "tick_ms_p99_worst": max(r["tick_ms_p99"] for r in each),
+            "tick_ms_p50_median": float(np.median([r["tick_ms_p50"] for r in each])),
+            "windows_per_s_analysed": sum(r["windows_per_s_analysed"] for r in each),
+            "real_time": all(r["real_time"] for r in each),
+            "decision_latency_ms_p99": max(r["decision_latency_ms_p99"] for r in each),
+        }
+        print(row, flush=True)
+        rows.append(row)
+    return rows
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default=None)
@@ -122,6 +161,10 @@ def main() -> None:
     p.add_argument("--batches", default="256,1024,4096")
     p.add_argument("--streams", default="256,1024,2048,4096")
     p.add_argument("--seconds", type=float, default=6.0, help="audio per step measurement")
+    p.add_argument(
+        "--processes", default="4x256,8x256,12x256,12x384", help="PxN: P processes of N streams each ('' skips)"
+    )
+    p.add_argument("--skip-one-process", action="store_true", help="only the model and multi-process rows")
     p.add_argument("--reps", type=int, default=10)
     p.add_argument("--out", type=Path)
     args = p.parse_args()
@@ -129,14 +172,20 @@ def main() -> None:
         raise SystemExit("no CUDA GPU here: this benchmark measures the GPU serving path")
     classifier = Classifier.load(args.model, "cuda")
     counts = [int(n) for n in args.streams.split(",")]
+    layouts = [tuple(int(v) for v in pn.split("x")) for pn in args.processes.split(",") if pn]
     report = {
         "model": classifier.name,
         "gpu": torch.cuda.get_device_name(),
+        "cpu_cores": len(os.sched_getaffinity(0)),
         "window_s": args.window,
         "model_calls": model_rows(classifier, args.window, [int(b) for b in args.batches.split(",")], args.reps),
-        "server_step": step_rows(classifier, counts, args.seconds, StreamOptions()),
-        "server_step_every_hop": step_rows(classifier, counts, args.seconds, StreamOptions(steady_hop=0)),
     }
+    if not args.skip_one_process:
+        report["server_step"] = step_rows(classifier, counts, args.seconds, StreamOptions())
+        report["server_step_every_hop"] = step_rows(classifier, counts, args.seconds, StreamOptions(steady_hop=0))
+    del classifier
+    torch.cuda.empty_cache()
+    report["server_step_processes"] = process_rows(args.model, layouts, args.seconds, StreamOptions())
     if args.out:
         args.out.write_text(json.dumps(report, indent=1) + "\n")
 

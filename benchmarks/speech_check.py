@@ -1,7 +1,7 @@
 """The speech check measured from both sides, on data it was never fitted on:
 
-- non-speech (streamlid/evaluation/nonspeech_clips/'s recordings and synthetic noise, tones, music of the test seeds): how
-  often a clip is given a language or "another language", streaming (`listen`'s defaults: any decision)
+- non-speech (streamlid/evaluation/nonspeech_clips/'s recordings, synthetic noise, tones and music of the
+  test seeds, and babble of 6-12 dev-split talkers; the fit's babble is of training speakers): how often a clip is given a language or "another language", streaming (`listen`'s defaults: any decision)
   and whole (`identify`: the summary), and the share of analysed windows still taken for speech;
 - speech (the dev split, every language): how often a 1, 2 or 3-s window of it is called non-speech, as
   recorded, 20 dB quieter, and "distant" (reverberant, in pink noise at 10 dB SNR).
@@ -24,20 +24,35 @@ from streamlid.core.stream import LanguageStream, StreamOptions
 from streamlid.core.vad import speech_only
 from streamlid.evaluation.bench import names_a_language, rate
 from streamlid.evaluation.evaluate import EvalOptions, clip_crops, read_manifest
-from streamlid.evaluation.nonspeech import coloured_noise, recorded_clips, synthetic_clips
+from streamlid.evaluation.nonspeech import (
+    BABBLE_TALKERS,
+    NonSpeechClip,
+    babble_clips,
+    coloured_noise,
+    recorded_clips,
+    synthetic_clips,
+)
 from streamlid.io.offline import identify
 from streamlid.model.classifier import Classifier
 
 TEST_SEEDS = (0, *range(100, 105))  # the fit uses seeds 1-6
 SECONDS = (1.0, 2.0, 3.0)
+BABBLE_CLIPS = 30
 
 
 def given_language(events: list[dict]) -> bool:
     return any(e["type"] == "decision" and names_a_language(e) for e in events)
 
 
-def nonspeech_side(classifier: Classifier) -> dict:
-    clips = recorded_clips() + [c for seed in TEST_SEEDS for c in synthetic_clips(seed)]
+def dev_babble(manifest: Path, count: int = BABBLE_CLIPS) -> list[NonSpeechClip]:
+    rows = np.random.default_rng(0).permutation(read_manifest(manifest, "dev"))[:100]
+    voices = [speech_only(load_mono_16k(r["path"])) for r in tqdm(rows, desc="babble voices")]
+    return babble_clips([v for v in voices if v.size >= 16000], count, seed=0)
+
+
+def nonspeech_side(classifier: Classifier, manifest: Path) -> dict:
+    babble = dev_babble(manifest)
+    clips = recorded_clips() + [c for seed in TEST_SEEDS for c in synthetic_clips(seed)] + babble
     streamed = whole = windows = speechy = 0
     by_kind: dict[str, list[int]] = {}
     failures = []
@@ -55,6 +70,7 @@ def nonspeech_side(classifier: Classifier) -> dict:
         "clips": len(clips),
         "recorded": len(recorded_clips()),
         "synthetic_seeds": list(TEST_SEEDS),
+        "babble": {"clips": len(babble), "talkers": list(BABBLE_TALKERS), "voices": "dev split"},
         "streaming_given_language": rate(streamed, len(clips)),
         "identify_given_language": rate(whole, len(clips)),
         "windows_taken_for_speech": rate(speechy, windows),
@@ -115,7 +131,7 @@ def main() -> None:
     report = {
         "model": classifier.name,
         "threshold": StreamOptions().no_speech,
-        "nonspeech": nonspeech_side(classifier),
+        "nonspeech": nonspeech_side(classifier, args.manifest),
         "speech": speech_side(classifier, args.manifest),
     }
     print(json.dumps(report, indent=1))

@@ -37,7 +37,15 @@ from streamlid.core.audio import load_mono_16k
 from streamlid.core.stream import StreamOptions
 from streamlid.core.vad import speech_only
 from streamlid.evaluation.evaluate import EvalOptions, clip_crops
-from streamlid.evaluation.nonspeech import DEFAULT_DIR, NonSpeechClip, manifest_rows, recorded_clips, synthetic_clips
+from streamlid.evaluation.nonspeech import (
+    BABBLE_TALKERS,
+    DEFAULT_DIR,
+    NonSpeechClip,
+    babble_clips,
+    manifest_rows,
+    recorded_clips,
+    synthetic_clips,
+)
 from streamlid.model.architectures import WhisperLIDConfig
 from streamlid.model.calibration import Calibration, open_set_features
 from streamlid.model.classifier import Classifier, pick_device
@@ -122,8 +130,21 @@ def report(record: dict, path: Path | None) -> None:
         path.write_text(json.dumps(record, indent=1) + "\n")
 
 
-def fit_speech_check(args: argparse.Namespace, model, info: ModelInfo, held_clips: list, rng: random.Random) -> None:
-    """Fit and write the speech check: held-out speech (every language) against synthetic non-speech."""
+def babble_from(clips: list, count: int, rng: random.Random) -> list[NonSpeechClip]:
+    """`count` babble clips mixed from 100 of `clips` (real speech) loaded and cut to what passes the VAD."""
+    if count == 0:
+        return []
+    voices = [
+        speech_only(load_mono_16k(c.path)) for c in tqdm(rng.sample(clips, min(100, len(clips))), desc="babble voices")
+    ]
+    return babble_clips([v for v in voices if v.size >= 16000], count, seed=rng.randrange(2**31))
+
+
+def fit_speech_check(
+    args: argparse.Namespace, model, info: ModelInfo, held_clips: list, other_clips: list, rng: random.Random
+) -> None:
+    """Fit and write the speech check: held-out speech (every language) against synthetic non-speech,
+    recorded non-speech and babble of other training speakers."""
     if info.config.name != WhisperLIDConfig.name:
         raise SystemExit(f"the speech check needs Whisper's no-speech output; {args.model} is a {info.config.name}")
     classifier = Classifier(model, info, pick_device(args.compute))
@@ -138,6 +159,7 @@ def fit_speech_check(args: argparse.Namespace, model, info: ModelInfo, held_clip
     _, _, _, hs = crop_logits(classifier, speech, "held-out speech")
     noise = [c for seed in args.nonspeech_seeds for c in synthetic_clips(seed)]
     noise += [c for folder in args.nonspeech_dir for c in recorded_clips(folder)]
+    noise += babble_from([c for c in other_clips if not c.synthetic], args.babble, rng)
     _, kinds, _, hn = crop_logits(classifier, noise, "synthetic non-speech", per_length=3)
     x = torch.tensor(np.array(hs + hn))
     y = torch.cat([torch.zeros(len(hs)), torch.ones(len(hn))])
@@ -164,6 +186,11 @@ def fit_speech_check(args: argparse.Namespace, model, info: ModelInfo, held_clip
             "clips": len(noise),
             "crops": len(hn),
             "seeds": args.nonspeech_seeds,
+            "babble": {
+                "clips": args.babble,
+                "talkers": list(BABBLE_TALKERS),
+                "voices": "training speakers not held out",
+            },
             "recorded": {
                 "folders": [str(folder) for folder in args.nonspeech_dir],
                 "built_by": "python tools/nonspeech_fixtures.py --training DIR",
@@ -202,6 +229,9 @@ def main() -> None:
         default=[],
         help="recorded non-speech to fit on as well (tools/nonspeech_fixtures.py --training; never the test set)",
     )
+    p.add_argument(
+        "--babble", type=int, default=60, help="babble clips (6-12 talkers of other training speakers) to fit on"
+    )
     p.add_argument("--speech-l2", type=float, default=0.1, help="the speech check's L2 penalty")
     args = p.parse_args()
     torch.set_num_threads(1)
@@ -215,7 +245,8 @@ def main() -> None:
     clips += [c for c in read_manifest(args.synth_manifest, synthetic=True) if c.split == "train"]
     rng = random.Random(args.seed)
     if args.speech_check:
-        fit_speech_check(args, model, info, [c for c in clips if c.speaker in held], rng)
+        held_clips = [c for c in clips if c.speaker in held]
+        fit_speech_check(args, model, info, held_clips, [c for c in clips if c.speaker not in held], rng)
         return
     by_lang = defaultdict(list)
     for c in clips:

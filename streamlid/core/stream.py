@@ -34,6 +34,8 @@ from .languages import name
 from .smoothing import SILENCE, SPEECH_CONFIDENT, SPEECH_UNCERTAIN, SPEECH_UNKNOWN, Decider, SmoothingOptions
 from .vad import VadGate, VadOptions, level_db
 
+SUMMARY_SPEECH_SHARE = 0.25  # the share of analysed windows that must hold speech for the summary to name it
+
 
 class Scorer(Protocol):
     """What a stream needs of a model (model.classifier.Classifier is one; so are the Ray client and test doubles)."""
@@ -495,7 +497,10 @@ class LanguageStream:
             "state": SILENCE,
             "top": [],
         }
-        if self._window_sum is not None:
+        heard = self._window_count + self.stats.nonspeech_windows
+        # a few windows taken for speech among many found to hold none (babble, music) are the speech
+        # check's misses, not speech
+        if self._window_sum is not None and self._window_count >= SUMMARY_SPEECH_SHARE * heard:
             # the mean, not the sum: overlapping windows share audio, so their evidence does not add up
             mean = self._window_sum / self._window_count
             p = np.exp(mean - np.logaddexp.reduce(mean))

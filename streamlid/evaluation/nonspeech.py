@@ -1,6 +1,7 @@
 """Non-speech test audio: recordings from Debian packages (nonspeech_clips/ beside this module, built by
-tools/nonspeech_fixtures.py) and synthetic noise, tones, clicks and hum made here, the same every run.
-Nothing in it should ever be given a language."""
+tools/nonspeech_fixtures.py), synthetic noise, tones, clicks, hum and music made here, the same every run,
+and babble (a crowd of talkers) mixed from speech the caller gives. Nothing in it should ever be given a
+language."""
 
 from __future__ import annotations
 
@@ -99,6 +100,33 @@ def synthetic_clips(seed: int = 0) -> list[NonSpeechClip]:
         level = 1.0 if kind == "silence" else rng.uniform(0.1, 0.7) / np.abs(x).max()
         out.append(NonSpeechClip(name, kind, (x * level).astype(np.float32)))
     return out
+
+
+BABBLE_TALKERS = (6, 12)  # fewer overlapping talkers can still be followed: that is speech, not babble
+
+
+def babble(voices: list[np.ndarray], talkers: int, rng: np.random.Generator, seconds: float = SECONDS) -> np.ndarray:
+    """`talkers` of `voices` (16 kHz speech, each looped to length from a random start) at equal levels,
+    summed: a crowd in which no one talker can be followed. Peak 0.1-0.7."""
+    n = int(seconds * RATE)
+    mix = np.zeros(n)
+    for i in rng.choice(len(voices), size=talkers, replace=False):
+        v = np.asarray(voices[i], dtype=np.float64)
+        start = int(rng.integers(0, v.size))
+        x = np.resize(np.roll(v, -start), n)
+        mix += x / max(float(np.sqrt(np.mean(x**2))), 1e-9)
+    return (mix * rng.uniform(0.1, 0.7) / max(float(np.abs(mix).max()), 1e-9)).astype(np.float32)
+
+
+def babble_clips(voices: list[np.ndarray], count: int, seed: int = 0) -> list[NonSpeechClip]:
+    """`count` babble clips of 6 to 12 of `voices` each (the same for the same voices and seed)."""
+    lo, hi = BABBLE_TALKERS
+    if len(voices) < hi:
+        raise ValueError(f"babble needs at least {hi} voices, not {len(voices)}")
+    rng = np.random.default_rng(seed)
+    return [
+        NonSpeechClip(f"babble-{k}", "babble", babble(voices, int(rng.integers(lo, hi + 1)), rng)) for k in range(count)
+    ]
 
 
 def manifest_rows(folder: str | Path = DEFAULT_DIR) -> list[dict]:

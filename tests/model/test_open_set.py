@@ -12,12 +12,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import RIGHT, check_events, random_crnn, validate_message, write_wav
+from conftest import RIGHT, check_events, manifest, random_crnn, validate_message, write_wav
 
 from streamlid.core.audio import load_mono_16k
 from streamlid.core.stream import LanguageStream, StreamOptions
+from streamlid.core.vad import speech_only
 from streamlid.evaluation import nonspeech
+from streamlid.evaluation.bench import names_a_language
 from streamlid.evaluation.nonspeech import recorded_clips, synthetic_clips
+from streamlid.io.offline import identify
 from streamlid.io.sinks import LiveLine
 from streamlid.model.architectures import ModelConfig
 from streamlid.model.calibration import Calibration
@@ -184,6 +187,35 @@ def test_non_speech_gets_no_language(shipped_classifier, name):
     assert stats["nonspeech_windows"] > 0.8 * stats["windows"]
     assert [e["state"] for e in events if e["type"] == "decision"] in ([], ["silence"])
     assert events[-1]["language"] is None and events[-1]["state"] == "silence"
+
+
+@pytest.fixture(scope="module")
+def fixture_voices() -> list[np.ndarray]:
+    return [speech_only(load_mono_16k(r["file"])) for r in manifest() if r["split"] == "dev"]
+
+
+def test_babble_is_a_crowd_of_the_voices_given(fixture_voices):
+    clips = nonspeech.babble_clips(fixture_voices, 4, seed=3)
+    again = nonspeech.babble_clips(fixture_voices, 4, seed=3)
+    assert [c.kind for c in clips] == ["babble"] * 4
+    for c, d in zip(clips, again, strict=True):
+        assert c.audio.dtype == np.float32 and c.audio.size == nonspeech.SECONDS * SR
+        assert np.array_equal(c.audio, d.audio) and 0.1 <= np.abs(c.audio).max() <= 0.7
+    assert not np.array_equal(clips[0].audio, nonspeech.babble_clips(fixture_voices, 1, seed=4)[0].audio)
+    with pytest.raises(ValueError, match="at least 12 voices"):
+        nonspeech.babble_clips(fixture_voices[:5], 1)
+
+
+@pytest.mark.e2e
+def test_babble_gets_no_language(shipped_classifier, fixture_voices):
+    for clip in nonspeech.babble_clips(fixture_voices, 3, seed=0):
+        events = stream_events(shipped_classifier, clip.audio)
+        check_events(events, shipped_classifier.languages)
+        stats = events[-1]["stats"]
+        assert stats["windows"] > 0 and stats["nonspeech_windows"] > 0.75 * stats["windows"], clip.name
+        assert not any(names_a_language(e) for e in events if e["type"] in ("decision", "summary")), clip.name
+        assert events[-1]["state"] == "silence"
+        assert not names_a_language(identify(clip.audio, shipped_classifier)), clip.name
 
 
 @pytest.mark.e2e
