@@ -81,13 +81,14 @@ def stream_cost(
         events = stream.push(audio[i : i + step])
         if any(e["type"] == "posteriors" for e in events):
             latencies.append(time.perf_counter() - t)
-    cpu = time.process_time() - cpu0
+    cpu = round(time.process_time() - cpu0, 3)
+    seconds = round(audio.size / SAMPLE_RATE, 2)
     lat = np.array(latencies) * 1000
-    return {
-        "audio_seconds": round(audio.size / SAMPLE_RATE, 2),
-        "cpu_seconds": round(cpu, 3),
-        "real_time_factor": round(cpu / (audio.size / SAMPLE_RATE), 4),
-        "streams_per_core": int(audio.size / SAMPLE_RATE / cpu) if cpu > 0 else None,
+    return {  # streams per core from the rounded numbers, so that the report agrees with itself
+        "audio_seconds": seconds,
+        "cpu_seconds": cpu,
+        "real_time_factor": round(cpu / seconds, 4),
+        "streams_per_core": int(seconds / cpu) if cpu > 0 else None,
         "windows": stream.stats.windows,
         "skipped_windows": stream.stats.skipped_windows,
         "latency_ms_p50": round(float(np.percentile(lat, 50)), 2),

@@ -14,7 +14,7 @@ from torch import nn
 
 from ..core.audio import SAMPLE_RATE
 from ..core.languages import WHISPER_TO_ISO639_3
-from .encoder import EncoderConfig, WhisperEncoder, WhisperLogMel, stem_lengths
+from .encoder import EncoderConfig, WhisperEncoder, WhisperLogMel, pad_windows, stem_lengths
 from .features import FeatureConfig, LogMel
 from .int8 import load_packed_state
 from .language_step import LanguageDetector
@@ -210,16 +210,23 @@ class WhisperLID(nn.Module):
         h = self.hidden(mel, frames)
         return h @ self.step.languages.to(h.dtype).T
 
-    def forward(self, wav: torch.Tensor) -> torch.Tensor:
-        """(batch, samples) at 16 kHz -> logits (batch, n_languages)."""
-        return self.scores(wav)[0]
+    mixes_lengths = True  # scores() takes a batch of windows of different lengths, padding masked
 
-    def scores(self, wav: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, wav: torch.Tensor, lengths: list[int] | None = None) -> torch.Tensor:
+        """(batch, samples) at 16 kHz -> logits (batch, n_languages)."""
+        return self.scores(wav, lengths)[0]
+
+    def scores(self, wav: torch.Tensor, lengths: list[int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(batch, samples) at 16 kHz -> the language logits (batch, n_languages) and the language step's
-        final hidden state (batch, width), which the speech check reads."""
-        if self.cfg.padded:
+        final hidden state (batch, width), which the speech check reads. `lengths`: each window's samples
+        when a batch mixes lengths, zero-padded after its end; each scores as it would alone."""
+        if self.cfg.padded:  # the zeros after a shorter window are the silence padding means
             wav = F.pad(wav, (0, max(0, PADDED_SAMPLES - wav.shape[-1])))[..., :PADDED_SAMPLES]
-        h = self.hidden(self.logmel(wav))
+            lengths = None
+        if lengths is None:
+            h = self.hidden(self.logmel(wav))
+        else:
+            h = self.hidden(*pad_windows([wav[i, :n] for i, n in enumerate(lengths)], self.logmel))
         return h @ self.step.languages.to(h.dtype).T, h
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -63,8 +62,10 @@ class Calibration:
             float(d.get("no_speech_bias", 0.0)),
         )
 
-    def log_probs(self, logits: torch.Tensor, seconds: float, hidden: torch.Tensor | None = None) -> torch.Tensor:
-        """(n, languages) logits of windows `seconds` long -> log-probabilities (n, languages), with a
+    def log_probs(
+        self, logits: torch.Tensor, seconds: float | torch.Tensor, hidden: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """(n, languages) logits of windows `seconds` long (one length, or one per window) -> log-probabilities (n, languages), with a
         column for "none of them" when the model has an open set (the columns then sum to one together),
         and, given the windows' hidden states (n, width) and a speech check, a last column: log p(no speech)."""
         lp = torch.log_softmax(logits / self.temperature, dim=-1)
@@ -80,7 +81,7 @@ class Calibration:
 OPEN_SET_FEATURES = ("energy", "max_logit", "max_log_prob", "log_seconds")
 
 
-def open_set_features(logits: torch.Tensor, log_probs: torch.Tensor, seconds: float) -> torch.Tensor:
+def open_set_features(logits: torch.Tensor, log_probs: torch.Tensor, seconds: float | torch.Tensor) -> torch.Tensor:
     """Per window: logsumexp of the logits (an energy score: low for speech unlike the training
     languages), the largest logit, the largest calibrated log-probability, and log window length."""
     return torch.stack(
@@ -88,7 +89,7 @@ def open_set_features(logits: torch.Tensor, log_probs: torch.Tensor, seconds: fl
             torch.logsumexp(logits, dim=-1),
             logits.max(dim=-1).values,
             log_probs.max(dim=-1).values,
-            torch.full_like(logits[:, 0], float(np.log(seconds))),
+            torch.log(torch.as_tensor(seconds, dtype=logits.dtype, device=logits.device)).expand(logits.shape[0]),
         ],
         dim=-1,
     )

@@ -56,6 +56,9 @@ class Classifier:
         # ... and a last one, log p(no speech), when the model can tell speech from noise (WhisperLID)
         self.speech_check = has_speech_check(info)
         self._pinned: torch.Tensor | None = None  # the host buffer of _to_device, on a GPU
+        # every length in one call (None: on a GPU when the model masks padding): a call per length costs a
+        # launch-bound GPU round trip each, while on the CPU the padding is wasted work
+        self.one_call: bool | None = None
 
     @classmethod
     def load(cls, path: str | Path | None = None, compute: str = "auto", int8: bool = False) -> Classifier:
@@ -75,30 +78,46 @@ class Classifier:
             torch.cuda.empty_cache()
             return self._log_probs(windows)
 
-    def _to_device(self, stacked: np.ndarray) -> torch.Tensor:
-        """(n, samples) float32 audio on the model's device. To a GPU it goes as float16 (half the bytes)
-        through one reused page-locked buffer, so the copy is a DMA and not a staged one; the buffer is
-        free again by the next call, whose results wait for this one's."""
+    def _to_device(self, windows: list[np.ndarray]) -> torch.Tensor:
+        """(n, longest) float32 audio on the model's device, each window zero-padded after its end. To a
+        GPU it goes as float16 (half the bytes) through one reused page-locked buffer, so the copy is a DMA
+        and not a staged one; the buffer is free again by the next call, whose results wait for this one's."""
+        longest = max(len(w) for w in windows)
+        if all(len(w) == longest for w in windows):
+            stacked = np.stack(windows)
+        else:
+            stacked = np.zeros((len(windows), longest), dtype=np.float32)
+            for row, w in zip(stacked, windows, strict=True):
+                row[: len(w)] = w
         if self.device.type != "cuda":
             return torch.from_numpy(stacked).to(self.device)
         if self._pinned is None or self._pinned.numel() < stacked.size:
             self._pinned = torch.empty(stacked.size, dtype=torch.float16, pin_memory=True)
         host = self._pinned[: stacked.size].view(stacked.shape)
-        host.copy_(torch.from_numpy(stacked))
+        host.copy_(torch.from_numpy(stacked))  # torch's float16 conversion: numpy's is several times slower
         return host.to(self.device, non_blocking=True).float()
 
     @torch.inference_mode()
     def _log_probs(self, windows: list[np.ndarray]) -> np.ndarray:
         out = np.empty((len(windows), len(self.languages) + self.open_set + self.speech_check), dtype=np.float32)
-        by_length: dict[int, list[int]] = {}
-        for i, w in enumerate(windows):
-            by_length.setdefault(len(w), []).append(i)
-        for idx in by_length.values():
-            batch = self._to_device(np.stack([windows[i] for i in idx]))
+        lengths = [len(w) for w in windows]
+        one_call = self.device.type == "cuda" if self.one_call is None else self.one_call
+        if one_call and getattr(self.model, "mixes_lengths", False):
+            groups = [list(range(len(windows)))] if windows else []
+        else:
+            by_length: dict[int, list[int]] = {}
+            for i, n in enumerate(lengths):
+                by_length.setdefault(n, []).append(i)
+            groups = list(by_length.values())
+        for idx in groups:
+            batch = self._to_device([windows[i] for i in idx])
+            mixed = {"lengths": [lengths[i] for i in idx]} if len({lengths[i] for i in idx}) > 1 else {}
             # bf16 on a GPU (the front ends keep float32): 3.4x v3's float32 windows per second (BENCHMARKS.md)
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
-                logits, hidden = self.model.scores(batch) if self.speech_check else (self.model(batch), None)
-            seconds = batch.shape[1] / SAMPLE_RATE
+                logits, hidden = (
+                    self.model.scores(batch, **mixed) if self.speech_check else (self.model(batch, **mixed), None)
+                )
+            seconds = torch.tensor([lengths[i] / SAMPLE_RATE for i in idx], device=logits.device)
             hidden = None if hidden is None else hidden.float()
             out[idx] = self.info.calibration.log_probs(logits.float(), seconds, hidden).cpu().numpy()
         return out

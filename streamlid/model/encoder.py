@@ -164,9 +164,15 @@ class WhisperEncoder(nn.Module):
 def pad_windows(windows: list[torch.Tensor], logmel: WhisperLogMel) -> tuple[torch.Tensor, torch.Tensor]:
     """Windows of mixed lengths -> their log-mels padded to the longest (batch, n_mels, T), and frame counts.
 
-    Each window's front end runs on that window alone (its STFT padding and its max-8 floor are its own).
+    Each window's front end is its own (its STFT padding and its max-8 floor), run once per length.
     """
-    mels = [logmel(w[None])[0] for w in windows]
+    by_length: dict[int, list[int]] = {}
+    for i, w in enumerate(windows):
+        by_length.setdefault(w.shape[-1], []).append(i)
+    mels: list[torch.Tensor] = [torch.empty(0)] * len(windows)
+    for idx in by_length.values():
+        for i, m in zip(idx, logmel(torch.stack([windows[i] for i in idx])), strict=True):
+            mels[i] = m
     frames = torch.tensor([m.shape[-1] for m in mels], device=mels[0].device)
     longest = int(frames.max())
     return torch.stack([F.pad(m, (0, longest - m.shape[-1])) for m in mels]), frames

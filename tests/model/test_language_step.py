@@ -125,3 +125,26 @@ def test_tiny_distillation_brings_the_unpadded_step_toward_the_padded_teacher(tm
     model, info = load_model(tmp_path / "run" / "model.safetensors")
     assert isinstance(model, WhisperLID) and info.languages == trainer.languages
     assert info.training["config"]["teacher"] == langid
+
+
+def test_the_classifier_scores_mixed_lengths_in_one_call_as_each_alone():
+    from streamlid.model.calibration import Calibration
+    from streamlid.model.classifier import Classifier
+
+    model = small_lid()
+    info = ModelInfo(["eng", "deu", "fra", "spa", "cmn"], model.cfg, model.features, version="test")
+    info.calibration = Calibration(temperature=0.7, unknown_weights=(0.1, -0.2, 0.3, 0.5), unknown_bias=0.2)
+    classifier = Classifier(model, info)
+    rng = np.random.default_rng(1)
+    windows = [rng.standard_normal(n).astype(np.float32) * 0.1 for n in (8160, 32000, 12480, 8160, 21120)]
+    calls = []
+    model.register_forward_hook(lambda m, args, out: calls.append(args[0].shape))
+    per_length = classifier.log_probs(windows)
+    assert len(calls) == 4  # the CPU default: one call per length
+    classifier.one_call, calls[:] = True, []
+    together = classifier.log_probs(windows)
+    assert calls == [(5, 32000)]
+    assert np.allclose(together, per_length, atol=1e-4), np.abs(together - per_length).max()
+    # the open set reads each window's own length
+    seconds = classifier.info.calibration.log_probs(torch.zeros(2, 5), torch.tensor([0.5, 2.0]))
+    assert not torch.allclose(seconds[0], seconds[1])
