@@ -34,7 +34,31 @@ from .languages import name
 from .smoothing import SILENCE, SPEECH_CONFIDENT, SPEECH_UNCERTAIN, SPEECH_UNKNOWN, Decider, SmoothingOptions
 from .vad import VadGate, VadOptions, level_db
 
-SUMMARY_SPEECH_SHARE = 0.25  # the share of analysed windows that must hold speech for the summary to name it
+
+@dataclass(frozen=True)
+class WindowSlot:
+    """A window handed to the model: its events wait for the score (`complete`)."""
+
+    t: float  # the stream time at its end
+    length: float  # seconds
+    skipped: int  # windows skipped just before it (adaptive analysis)
+    new: float  # seconds of audio no earlier window held
+
+
+@dataclass(frozen=True)
+class Pause:
+    """A long pause in speech: the next window may more easily start a new language (in order with the
+    windows around it)."""
+
+
+@dataclass(frozen=True)
+class Silence:
+    """The end of speech: the decision turns to silence, in order with the windows before it."""
+
+    t: float
+
+
+SUMMARY_SPEECH_SHARE = 0.5  # the share of what the VAD passed that must hold speech for the summary to name it
 
 
 class Scorer(Protocol):
@@ -149,7 +173,7 @@ class LanguageStream:
         self._reported_overflows = 0
         self._window_sum: np.ndarray | None = None  # summed log-probs, for the summary
         self._segments: list[dict] = []
-        self._pending: list[dict | tuple[float, float, int, float]] = []  # events and window slots
+        self._pending: list[dict | WindowSlot | Pause | Silence] = []  # what `complete` resolves, in order
         self._windows: list[np.ndarray] = []
         self.set_languages(self.options.languages)
 
@@ -263,17 +287,18 @@ class LanguageStream:
         events: list[dict] = []
         k = 0
         for item in self._pending:
-            if isinstance(item, tuple):
-                events += self._window_events(*item, log_probs[k])
-                k += 1
-            elif item["type"] == "pause":
-                self.decider.pause()
-            elif item["type"] == "silence":
-                if self.decider.decision.state != SILENCE:
-                    self.decider.silence()
-                    events.append(self._decision_event(item["t"]))
-            else:
-                events.append(self._emit(item))
+            match item:
+                case WindowSlot():
+                    events += self._window_events(item.t, item.length, item.skipped, item.new, log_probs[k])
+                    k += 1
+                case Pause():
+                    self.decider.pause()
+                case Silence():
+                    if self.decider.decision.state != SILENCE:
+                        self.decider.silence()
+                        events.append(self._decision_event(item.t))
+                case _:  # an event ready to go out (vad, dropped, ...)
+                    events.append(self._emit(item))
         self._pending, self._windows = [], []
         return events
 
@@ -341,7 +366,7 @@ class LanguageStream:
                 self._speech.clear()
                 self._since_window = 0
                 self._agreeing = 0
-                self._pending.append({"type": "pause"})  # resolved in order by `complete`, like silence
+                self._pending.append(Pause())
             return
         if not self._in_speech:
             self._in_speech = True
@@ -369,7 +394,7 @@ class LanguageStream:
     def _queue_window(self) -> None:
         self._windows.append(self._speech.view().copy())
         new = min(self._speech.size, self._since_window) / SAMPLE_RATE  # audio no earlier window held
-        self._pending.append((self.t, self._speech.size / SAMPLE_RATE, self._skipped, new))
+        self._pending.append(WindowSlot(self.t, self._speech.size / SAMPLE_RATE, self._skipped, new))
         self._since_window = 0
         self._skipped = 0
 
@@ -389,7 +414,7 @@ class LanguageStream:
         self._pending.append(
             {"type": "vad", "t": rounded(self.t, 3), "speech": False, "level_db": rounded(self._level_db, 1)}
         )
-        self._pending.append({"type": "silence", "t": rounded(self.t, 3)})  # resolved in order by `complete`
+        self._pending.append(Silence(rounded(self.t, 3)))
 
     def _window_events(
         self, t: float, length: float, skipped: int, new: float, model_log_probs: np.ndarray
@@ -497,10 +522,11 @@ class LanguageStream:
             "state": SILENCE,
             "top": [],
         }
-        heard = self._window_count + self.stats.nonspeech_windows
+        heard = self.stats.speech_seconds  # what the VAD passed; the speech check rejected a part of it
         # a few windows taken for speech among many found to hold none (babble, music) are the speech
-        # check's misses, not speech
-        if self._window_sum is not None and self._window_count >= SUMMARY_SPEECH_SHARE * heard:
+        # check's misses, not speech (seconds, not windows: adaptive analysis skips steady speech's windows)
+        held = heard - self.stats.nonspeech_seconds
+        if self._window_sum is not None and held >= SUMMARY_SPEECH_SHARE * heard:
             # the mean, not the sum: overlapping windows share audio, so their evidence does not add up
             mean = self._window_sum / self._window_count
             p = np.exp(mean - np.logaddexp.reduce(mean))

@@ -12,6 +12,7 @@ import shlex
 
 import numpy as np
 import pytest
+import torch
 from conftest import FIXTURES, SR, write_wav
 from matplotlib.image import imread
 
@@ -64,7 +65,7 @@ def test_report_holds_every_measured_number(quick_run) -> None:
         assert "| streams | " + " | ".join(c["wall_seconds"]) + " |" in md
         assert "| wall seconds | " + " | ".join(f"{v:g}" for v in c["wall_seconds"].values()) + " |" in md
         assert f"| {r['listen_peak_rss_mb']:g} MB | ≤ 400 MB: " in md
-        assert r["gpu"] is None  # no GPU on this machine: said so, not guessed
+        assert (r["gpu"] is None) == (not torch.cuda.is_available())  # said so, not guessed
         q = r["quality"]
         assert f"| false switches per 10 min of one-language speech | {q['false_switches_per_10min']:g} |" in md
         assert f"| {q['correct_fraction']:g} | ≥ 0.95: " in md
