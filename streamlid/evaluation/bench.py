@@ -582,6 +582,13 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    try:
+        import matplotlib  # noqa: F401  (the report's plot; fail before the long run, not after)
+    except ImportError:
+        print(
+            "streamlid bench: error: matplotlib is needed for the plot: pip install 'streamlid[eval]'", file=sys.stderr
+        )
+        return 2
     torch.set_num_threads(1)
     report: dict = {
         "command": command(args),

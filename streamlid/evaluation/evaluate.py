@@ -265,7 +265,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         import matplotlib  # noqa: F401  (the plots; fail before the long run, not after)
     except ImportError:
-        return fail("matplotlib is needed for the plots: pip install matplotlib")
+        return fail("matplotlib is needed for the plots: pip install 'streamlid[eval]'")
     try:
         rows = read_manifest(args.manifest, args.split, args.root)
         classifier = Classifier.load(args.model, args.compute, args.int8)

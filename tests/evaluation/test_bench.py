@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import sys
 
 import numpy as np
 import pytest
@@ -153,3 +154,15 @@ def test_the_manifest_is_asked_for_and_a_missing_one_is_one_line(tmp_path, capsy
     assert main(["bench", "--quick", "--manifest", str(missing), "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err == f"streamlid bench: error: manifest not found: {missing} (--manifest names a CSV of clips)\n"
+
+
+@pytest.mark.parametrize("command", ["bench", "evaluate"])
+def test_without_the_eval_extra_the_plotting_commands_say_what_to_install(tmp_path, monkeypatch, capsys, command):
+    from streamlid.cli.main import main
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if not installed: importing it raises
+    manifest = ["--manifest"] if command == "bench" else []  # evaluate takes it as its argument
+    assert main([command, *manifest, str(FIXTURES / "manifest.csv"), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"streamlid {command}: error: matplotlib is needed" in err and "pip install 'streamlid[eval]'" in err
+    assert not any(tmp_path.iterdir())  # nothing measured or written

@@ -417,7 +417,7 @@ def test_shutdown_ends_open_streams_with_their_summary(classifier):
         await server.start()
         url = f"ws://127.0.0.1:{server.port}/audio"
         task = asyncio.create_task(send_file(CLIPS["fra"], url, realtime=True))
-        await asyncio.sleep(1.5)
+        await until(lambda: any(s.t >= 1.0 for s in server.audio.values()), within=10.0)  # mid-stream
         await server.close()
         return await task
 
@@ -491,7 +491,9 @@ def test_a_late_subscriber_gets_the_latest_state_in_its_hello(classifier):
     async def main():
         async with running(classifier) as (server, url):
             task = asyncio.create_task(send_file(CLIPS["spa"], url + "/audio", realtime=True))
-            await asyncio.sleep(2.5)
+            await until(
+                lambda: any({"decision", "posteriors"} <= set(s["last"]) for s in server.streams.values()), 10.0
+            )
             async with connect(url + "/events?stream=s1") as ws:
                 hello = json.loads(await ws.recv())
                 rest = await read_until_summary(ws)
