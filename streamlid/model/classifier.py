@@ -65,6 +65,16 @@ class Classifier:
         model, info = load_model(path)
         return cls(model, info, pick_device(compute), int8, model_name(path))
 
+    def describe(self) -> dict:
+        """The model as a server's hello names it: name, version, languages, open set, where it runs."""
+        return {
+            "name": self.name,
+            "version": self.info.version,
+            "languages": self.languages,
+            "open_set": self.open_set,
+            "compute": self.device.type,
+        }
+
     def log_probs(self, windows: list[np.ndarray]) -> np.ndarray:
         """Scores; a GPU that runs out of memory is given up for the CPU, with one warning (logging)."""
         try:

@@ -75,8 +75,8 @@ class Scorer:
         self.classifier = Classifier.load(model, compute)
         self.scoring = 0  # batches being scored now
 
-    def describe(self) -> tuple[ModelInfo, str]:
-        return self.classifier.info, self.classifier.device.type
+    def describe(self) -> tuple[ModelInfo, dict]:
+        return self.classifier.info, self.classifier.describe()
 
     def busy(self) -> int:
         """Batches this replica is scoring now (0: idle)."""
@@ -96,12 +96,15 @@ class Scorer:
 class RemoteClassifier:
     """Classifier's interface over the Scorer deployment, for LiveServer and LanguageStream (model thread)."""
 
-    def __init__(self, scorer: DeploymentHandle, info: ModelInfo, compute: str, retry_for: float = 60.0) -> None:
+    def __init__(self, scorer: DeploymentHandle, info: ModelInfo, description: dict, retry_for: float = 60.0) -> None:
         self.scorer, self.info, self.languages = scorer, info, info.languages
         self.open_set = info.calibration.open_set
         self.speech_check = has_speech_check(info)
-        self.device = torch.device(compute)
+        self.description = description  # the replica's Classifier.describe()
         self.retry_for = retry_for
+
+    def describe(self) -> dict:
+        return dict(self.description)
 
     def log_probs(self, windows: list[np.ndarray]) -> np.ndarray:
         deadline = time.monotonic() + self.retry_for
@@ -204,8 +207,10 @@ class Ingress:
         return await self._live
 
     async def _start(self) -> LiveServer:
-        info, compute = await self.scorer.describe.remote()
-        server = LiveServer(RemoteClassifier(self.scorer, info, compute), self.options, self.stream_options, self.model)
+        info, description = await self.scorer.describe.remote()
+        server = LiveServer(
+            RemoteClassifier(self.scorer, info, description), self.options, self.stream_options, self.model
+        )
         server.start_on(OpenConnections())
         return server
 

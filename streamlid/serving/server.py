@@ -7,8 +7,8 @@ Paths: `/` the browser page (static/), `/events` the event feed (`?stream=ID` fo
 The first half of this module is the protocol core and does no I/O: parsing and checking client
 messages, decoding audio frames, the subscribers' bounded queues and who gets which message. The
 second half is the asyncio layer on the `websockets` library around it. The windows of all audio
-streams go to the model together, one `Classifier.log_probs` call per step (windows of equal length
-share a forward pass), in a single model thread off the event loop.
+streams go to the model together, one `log_probs` call per step, in a single model thread off the
+event loop. The model is any scorer that can describe itself (`ServedModel`), so this module needs no torch.
 """
 
 from __future__ import annotations
@@ -30,9 +30,8 @@ from websockets.http11 import Request, Response
 
 from ..core.events import SCHEMA_FILE, to_json
 from ..core.languages import name
-from ..core.stream import LanguageStream, StreamOptions
+from ..core.stream import LanguageStream, Scorer, StreamOptions
 from ..model.checkpoint import model_name
-from ..model.classifier import Classifier
 from .protocol import (
     PROTOCOL_VERSION,
     AudioSession,
@@ -101,12 +100,21 @@ class Subscriber:
             pass
 
 
+class ServedModel(Scorer, Protocol):
+    """What the server needs of a model (model.classifier.Classifier; the Ray client): a Scorer that names
+    itself in the hello."""
+
+    def describe(self) -> dict:
+        """name, version, languages, open_set, and compute: where it runs."""
+        ...
+
+
 class LiveServer:
     """The websocket server. Audio-in streams are its own; `publish` adds events of a stream run elsewhere."""
 
     def __init__(
         self,
-        classifier: Classifier,
+        classifier: ServedModel,
         options: ServerOptions | None = None,
         stream_options: StreamOptions | None = None,
         model: str = "",
@@ -114,13 +122,9 @@ class LiveServer:
         self.classifier = classifier
         self.options = options or ServerOptions()
         self.stream_options = stream_options or StreamOptions()
-        self.model = {
-            "name": model_name(model) if model else classifier.name,
-            "version": classifier.info.version,
-            "languages": classifier.languages,
-            "open_set": classifier.open_set,
-            "compute": classifier.device.type,
-        }
+        self.model = classifier.describe()
+        if model:
+            self.model["name"] = model_name(model)
         self.subscribers: set[Subscriber] = set()
         self.feeds = 0  # open /events connections
         self.streams: dict[str, dict] = {}  # id -> description and the latest decision/posteriors
@@ -391,7 +395,7 @@ class BackgroundServer:
 
 
 def serve_stream(
-    address: str, token: str | None, classifier: Classifier, stream: LanguageStream, info: dict
+    address: str, token: str | None, classifier: ServedModel, stream: LanguageStream, info: dict
 ) -> tuple[BackgroundServer, Callable[[list[dict]], None]]:
     """For `listen --serve HOST:PORT`: a background server publishing this one stream -> (server, sink).
 
