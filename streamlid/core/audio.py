@@ -161,7 +161,7 @@ class RingBuffer:
         self._size = 0
         self._lock = threading.Lock()
         self.dropped = 0  # samples overwritten before they were read
-        self.written = 0
+        self._written = 0
 
     @property
     def capacity(self) -> int:
@@ -170,11 +170,17 @@ class RingBuffer:
     def __len__(self) -> int:
         return self._size
 
+    @property
+    def written(self) -> int:
+        """Samples ever written; read under the lock, as the writer is another thread (an audio callback)."""
+        with self._lock:
+            return self._written
+
     def write(self, x: np.ndarray) -> None:
         n = x.size
         cap = self._buf.size
         with self._lock:
-            self.written += n
+            self._written += n
             if n >= cap:
                 self.dropped += self._size + n - cap
                 self._buf[:] = x[-cap:]

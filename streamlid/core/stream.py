@@ -228,6 +228,11 @@ class LanguageStream:
         self.stats.samples_in += mono.size
         self.ring.write(mono)
 
+    @property
+    def samples_written(self) -> int:
+        """Input samples (at the input rate, down-mixed) ever written; safe from any thread."""
+        return self.ring.written
+
     def report_input_overflow(self) -> None:
         """The audio device said it lost input (called from the audio callback: only counts)."""
         self.stats.input_overflows += 1

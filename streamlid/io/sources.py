@@ -121,8 +121,9 @@ class MicSource:
         # time this process was itself stopped (CPU starvation, SIGSTOP) does not count as the device's silence
         now = time.monotonic()
         elapsed, self._last_poll = min(now - self._last_poll, 4 * interval) if self._last_poll else 0.0, now
-        if stream.stats.samples_in != self._last_count:
-            self._last_count, self._quiet = stream.stats.samples_in, 0.0
+        written = stream.samples_written  # the ring's own locked count: the callback writes from its thread
+        if written != self._last_count:
+            self._last_count, self._quiet = written, 0.0
         else:
             self._quiet += elapsed
             if self._quiet > self.stall_seconds:

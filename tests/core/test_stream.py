@@ -610,3 +610,17 @@ def test_the_summary_names_speech_only_when_most_windows_held_it(speech_16k, hel
     summary, posts = events[-1], kinds(events, "posteriors")
     assert 0 < sum(p["speech"] for p in posts) < len(posts)
     assert (summary["language"], summary["state"] != "silence") == (("eng", True) if named else (None, False))
+
+
+def test_samples_written_counts_what_another_thread_wrote():
+    import threading
+
+    stream = LanguageStream(None, model_languages=LANGS, sample_rate=48000, channels=2)
+    chunk = np.zeros((480, 2), np.float32)
+    seen = []
+    writer = threading.Thread(target=lambda: [stream.write(chunk) for _ in range(2000)])
+    writer.start()
+    while writer.is_alive():
+        seen.append(stream.samples_written)
+    writer.join()
+    assert seen == sorted(seen) and stream.samples_written == 2000 * 480
