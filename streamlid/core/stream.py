@@ -225,7 +225,6 @@ class LanguageStream:
                 self.stats.nonfinite_samples += int(x.size - finite.sum())
         mono = to_float_mono(x)
         self.stats.clipped_samples += int(np.count_nonzero(np.abs(mono) >= 0.999))
-        self.stats.samples_in += mono.size
         self.ring.write(mono)
 
     @property
@@ -274,6 +273,7 @@ class LanguageStream:
         """Run the audio path up to the model; return the windows the model must score, in order. With
         adaptive analysis on, it stops after a window whose score decides whether the next one is due:
         then `pending` is true until the rest is taken in."""
+        self.stats.samples_in = self.ring.written  # counted by the ring, under its lock, not in the callback
         self._check_drops()
         if not self._flushed:
             self._labelled.extend(self.vad.process(self.resampler(self.ring.read(), last=last)))
