@@ -12,6 +12,7 @@ import torch
 from ..core.audio import SAMPLE_RATE
 from .architectures import LanguageModel
 from .checkpoint import ModelError, model_name
+from .features import indices_by_length
 from .format import ModelInfo, has_speech_check, load_model
 from .int8 import quantized_int8
 
@@ -115,10 +116,7 @@ class Classifier:
         if one_call and getattr(self.model, "mixes_lengths", False):
             groups = [list(range(len(windows)))] if windows else []
         else:
-            by_length: dict[int, list[int]] = {}
-            for i, n in enumerate(lengths):
-                by_length.setdefault(n, []).append(i)
-            groups = list(by_length.values())
+            groups = indices_by_length(lengths)
         for idx in groups:
             batch = self._to_device([windows[i] for i in idx])
             mixed = {"lengths": [lengths[i] for i in idx]} if len({lengths[i] for i in idx}) > 1 else {}

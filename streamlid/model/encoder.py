@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..core.audio import SAMPLE_RATE
+from .features import indices_by_length
 
 N_FFT = 400
 HOP_LENGTH = 160
@@ -166,11 +167,8 @@ def pad_windows(windows: list[torch.Tensor], logmel: WhisperLogMel) -> tuple[tor
 
     Each window's front end is its own (its STFT padding and its max-8 floor), run once per length.
     """
-    by_length: dict[int, list[int]] = {}
-    for i, w in enumerate(windows):
-        by_length.setdefault(w.shape[-1], []).append(i)
     mels: list[torch.Tensor] = [torch.empty(0)] * len(windows)
-    for idx in by_length.values():
+    for idx in indices_by_length([w.shape[-1] for w in windows]):
         for i, m in zip(idx, logmel(torch.stack([windows[i] for i in idx])), strict=True):
             mels[i] = m
     frames = torch.tensor([m.shape[-1] for m in mels], device=mels[0].device)

@@ -87,3 +87,11 @@ def frames_for(samples: int, cfg: FeatureConfig | None = None) -> int:
 
 def seconds_to_samples(seconds: float, sample_rate: int = SAMPLE_RATE) -> int:
     return int(math.floor(seconds * sample_rate + 0.5))
+
+
+def indices_by_length(lengths: list[int]) -> list[list[int]]:
+    """The positions of equal lengths together, in order of first appearance: one batch per length."""
+    groups: dict[int, list[int]] = {}
+    for i, n in enumerate(lengths):
+        groups.setdefault(n, []).append(i)
+    return list(groups.values())
