@@ -26,8 +26,7 @@ from streamlid.evaluation.bench import names_a_language, rate
 from streamlid.evaluation.evaluate import EvalOptions, clip_crops, read_manifest
 from streamlid.evaluation.nonspeech import (
     BABBLE_TALKERS,
-    NonSpeechClip,
-    babble_clips,
+    babble_from_files,
     coloured_noise,
     recorded_clips,
     synthetic_clips,
@@ -44,14 +43,9 @@ def given_language(events: list[dict]) -> bool:
     return any(e["type"] == "decision" and names_a_language(e) for e in events)
 
 
-def dev_babble(manifest: Path, count: int = BABBLE_CLIPS) -> list[NonSpeechClip]:
-    rows = np.random.default_rng(0).permutation(read_manifest(manifest, "dev"))[:100]
-    voices = [speech_only(load_mono_16k(r["path"])) for r in tqdm(rows, desc="babble voices")]
-    return babble_clips([v for v in voices if v.size >= 16000], count, seed=0)
-
-
 def nonspeech_side(classifier: Classifier, manifest: Path) -> dict:
-    babble = dev_babble(manifest)
+    voices = [r["path"] for r in np.random.default_rng(0).permutation(read_manifest(manifest, "dev"))[:100]]
+    babble = babble_from_files(voices, BABBLE_CLIPS, seed=0)
     clips = recorded_clips() + [c for seed in TEST_SEEDS for c in synthetic_clips(seed)] + babble
     streamed = whole = windows = speechy = 0
     by_kind: dict[str, list[int]] = {}

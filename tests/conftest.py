@@ -227,6 +227,23 @@ def shipped_classifier(shipped_model) -> Classifier:
     return Classifier.load(shipped_model, compute="cpu")
 
 
+@pytest.fixture(scope="session")
+def installed_wheel(tmp_path_factory, shipped_model) -> tuple[Path, Path]:
+    """(the wheel built from a copy of the checkout, the folder it is installed into with pip --target):
+    with that folder as PYTHONPATH a command runs the wheel's files, not the checkout's."""
+    tmp = tmp_path_factory.mktemp("wheel")
+    src = tmp / "src"  # a copy: setuptools builds in the source tree
+    shutil.copytree(
+        REPO, src, ignore=shutil.ignore_patterns(".*", "build", "dist", "*.egg-info", "runs", "__pycache__")
+    )
+    pip = [sys.executable, "-m", "pip", "-q"]
+    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp), str(src)], check=True, cwd=tmp)
+    (wheel,) = tmp.glob("streamlid-*.whl")
+    site = tmp / "site"
+    subprocess.run([*pip, "install", "--no-deps", "--target", str(site), str(wheel)], check=True, cwd=tmp)
+    return wheel, site
+
+
 # -- the event schema (events.py's docstring) -----------------------------------------------------------
 
 

@@ -41,7 +41,7 @@ from streamlid.evaluation.nonspeech import (
     BABBLE_TALKERS,
     DEFAULT_DIR,
     NonSpeechClip,
-    babble_clips,
+    babble_from_files,
     manifest_rows,
     recorded_clips,
     synthetic_clips,
@@ -130,16 +130,6 @@ def report(record: dict, path: Path | None) -> None:
         path.write_text(json.dumps(record, indent=1) + "\n")
 
 
-def babble_from(clips: list, count: int, rng: random.Random) -> list[NonSpeechClip]:
-    """`count` babble clips mixed from 100 of `clips` (real speech) loaded and cut to what passes the VAD."""
-    if count == 0:
-        return []
-    voices = [
-        speech_only(load_mono_16k(c.path)) for c in tqdm(rng.sample(clips, min(100, len(clips))), desc="babble voices")
-    ]
-    return babble_clips([v for v in voices if v.size >= 16000], count, seed=rng.randrange(2**31))
-
-
 def fit_speech_check(
     args: argparse.Namespace, model, info: ModelInfo, held_clips: list, other_clips: list, rng: random.Random
 ) -> None:
@@ -159,7 +149,9 @@ def fit_speech_check(
     _, _, _, hs = crop_logits(classifier, speech, "held-out speech")
     noise = [c for seed in args.nonspeech_seeds for c in synthetic_clips(seed)]
     noise += [c for folder in args.nonspeech_dir for c in recorded_clips(folder)]
-    noise += babble_from([c for c in other_clips if not c.synthetic], args.babble, rng)
+    real = [c for c in other_clips if not c.synthetic]
+    voices = [c.path for c in rng.sample(real, min(100, len(real)))]
+    noise += babble_from_files(voices, args.babble, seed=rng.randrange(2**31))
     _, kinds, _, hn = crop_logits(classifier, noise, "synthetic non-speech", per_length=3)
     x = torch.tensor(np.array(hs + hn))
     y = torch.cat([torch.zeros(len(hs)), torch.ones(len(hn))])

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.audio import load_mono_16k
+from ..core.vad import speech_only
 
 RATE = 16000
 SECONDS = 8.0
@@ -127,6 +128,17 @@ def babble_clips(voices: list[np.ndarray], count: int, seed: int = 0) -> list[No
     return [
         NonSpeechClip(f"babble-{k}", "babble", babble(voices, int(rng.integers(lo, hi + 1)), rng)) for k in range(count)
     ]
+
+
+def babble_from_files(paths: list[str | Path], count: int, seed: int = 0) -> list[NonSpeechClip]:
+    """`count` babble clips mixed from what passes the VAD in the audio files `paths` (files with less
+    than a second of it are left out)."""
+    if count == 0:
+        return []
+    from tqdm import tqdm
+
+    voices = [speech_only(load_mono_16k(p)) for p in tqdm(paths, desc="babble voices")]
+    return babble_clips([v for v in voices if v.size >= RATE], count, seed)
 
 
 def manifest_rows(folder: str | Path = DEFAULT_DIR) -> list[dict]:

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
+import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -89,15 +92,40 @@ def test_report_holds_every_measured_number(quick_run) -> None:
     assert "Quick run" in md
 
 
-def test_one_model(tmp_path) -> None:
-    manifest = FIXTURES / "manifest.csv"
-    args = bench_args(
-        "--quick", "--conversations", "1", "--model", str(V2), "--manifest", str(manifest), "--out", str(tmp_path)
+def test_one_model_from_an_installed_wheel(installed_wheel, tmp_path) -> None:
+    """The bench needs nothing of the checkout but a manifest: run from the wheel's files, outside it."""
+    _, site = installed_wheel
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    where = subprocess.run(
+        [sys.executable, "-c", "import streamlid; print(streamlid.__file__)"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert Path(where.stdout.strip()).is_relative_to(site)
+    v2 = site / "streamlid" / "models" / "streamlid-v2.safetensors"  # a CRNN the wheel ships: quick to measure
+    out = tmp_path / "out"
+    argv = [
+        "bench",
+        "--quick",
+        "--conversations",
+        "1",
+        "--model",
+        str(v2),
+        "--manifest",
+        str(FIXTURES / "manifest.csv"),
+    ]
+    run = subprocess.run(
+        [sys.executable, "-m", "streamlid", *argv, "--out", str(out)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
     )
-    assert bench.run(args) == 0
-    report = json.loads((tmp_path / "bench.json").read_text())
+    assert run.returncode == 0, run.stderr
+    report = json.loads((out / "bench.json").read_text())
     assert list(report["models"]) == ["streamlid-v2"]
-    assert f"--model {V2}" in report["command"]
+    assert f"--model {v2}" in report["command"]
+    assert report["models"]["streamlid-v2"]["nonspeech"]["given_language"]["n"] > 0  # the wheel's non-speech clips
+    assert (out / "bench.md").is_file() and (out / "bench-cost.png").is_file()
 
 
 def test_report_plot_is_beside_it_and_linked(quick_run) -> None:

@@ -234,17 +234,10 @@ def test_int8_classifier_quantises_the_linear_layers_and_agrees():
 
 
 @pytest.mark.e2e
-def test_a_built_wheel_carries_every_shipped_model_the_schema_the_page_and_the_nonspeech_clips(tmp_path):
-    import shutil
+def test_a_built_wheel_carries_every_shipped_model_the_schema_the_page_and_the_nonspeech_clips(installed_wheel):
     import zipfile
 
-    src = tmp_path / "src"  # a copy: setuptools builds in the source tree
-    shutil.copytree(
-        REPO, src, ignore=shutil.ignore_patterns(".*", "build", "dist", "*.egg-info", "runs", "__pycache__")
-    )
-    pip = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(tmp_path)]
-    subprocess.run([*pip, str(src)], check=True, capture_output=True, cwd=tmp_path)
-    (wheel,) = tmp_path.glob("streamlid-*.whl")
+    wheel, _ = installed_wheel
     names = set(zipfile.ZipFile(wheel).namelist())
     for model in ("streamlid-v4", "streamlid-v2"):
         assert {f"streamlid/models/{model}.safetensors", f"streamlid/models/{model}.json"} <= names

@@ -206,6 +206,16 @@ def test_babble_is_a_crowd_of_the_voices_given(fixture_voices):
         nonspeech.babble_clips(fixture_voices[:5], 1)
 
 
+def test_babble_from_files_mixes_what_passes_the_vad_in_them(fixture_voices):
+    files = [r["file"] for r in manifest() if r["split"] == "dev"]
+    voices = [v for v in fixture_voices if v.size >= SR]
+    for a, b in zip(
+        nonspeech.babble_from_files(files, 2, seed=3), nonspeech.babble_clips(voices, 2, seed=3), strict=True
+    ):
+        assert np.array_equal(a.audio, b.audio)
+    assert nonspeech.babble_from_files(files, 0) == []
+
+
 @pytest.mark.e2e
 def test_babble_gets_no_language(shipped_classifier, fixture_voices):
     for clip in nonspeech.babble_clips(fixture_voices, 3, seed=0):
