@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import soxr
-from conftest import (
+from support import (
     CLEAR_CLIPS,
     IDENTIFY_CLIPS,
     SPEECH_CLIP,

@@ -7,9 +7,9 @@ import threading
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import SPEECH_CLIP, SR, dev_clip, write_wav
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import SPEECH_CLIP, SR, dev_clip, write_wav
 
 from streamlid.core.audio import (
     AudioError,

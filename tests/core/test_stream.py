@@ -11,7 +11,7 @@ import json
 import numpy as np
 import pytest
 import soxr
-from conftest import EVENT_FIELDS, assert_same_events, check_events, run_stream
+from support import EVENT_FIELDS, assert_same_events, check_events, run_stream
 
 from streamlid.core.events import EVENT_TYPES, to_json
 from streamlid.core.languages import CORE

@@ -1,6 +1,6 @@
 """End to end through a real PortAudio input stream: `streamlid devices` and `streamlid listen --device N`.
 
-A private PulseAudio daemon (conftest.VirtualMic) provides a null sink; PortAudio captures its monitor
+A private PulseAudio daemon (support.VirtualMic) provides a null sink; PortAudio captures its monitor
 through ALSA's pulse plugin, and `paplay` speaks real speech into it in real time. Nothing is mocked:
 the CLI runs as a subprocess with the daemon's environment, exactly as a user would run it.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import (
+from support import (
     CLEAR_CLIPS,
     REPO,
     SPEECH_CLIP,

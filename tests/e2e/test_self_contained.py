@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
-from conftest import FIXTURES, REPO, manifest, need_system, need_virtual_mic
+from support import FIXTURES, REPO, manifest, need_system, need_virtual_mic
 
 # the licences of the sources tools/pick_test_clips.py may copy from (../shared/data/README.md)
 LICENCES = ("CC0-1.0", "Apache-2.0", "CC-BY-4.0", "CC-BY-SA-3.0")

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import SPEECH_CLIP, dev_clip
+from support import SPEECH_CLIP, dev_clip
 
 pytestmark = pytest.mark.e2e  # end-to-end: real servers, processes, models over whole clips
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import FIXTURES, SR, write_wav
 from matplotlib.image import imread
+from support import FIXTURES, SR, write_wav
 
 from streamlid.evaluation import bench
 from streamlid.model.checkpoint import MODELS_DIR

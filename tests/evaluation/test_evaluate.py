@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import FIXTURES
+from support import FIXTURES
 
 from streamlid.core.audio import load_mono_16k
 from streamlid.core.languages import CORE

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, RIGHT
+from support import FIXTURES, RIGHT
 
 from streamlid.core.stream import LanguageStream, StreamOptions
 from streamlid.io.sources import FileSource

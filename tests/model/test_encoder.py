@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import REPO, SPEECH_CLIP, dev_clip, tiny_config
+from support import REPO, SPEECH_CLIP, dev_clip, tiny_config
 
 from streamlid.core.audio import load_mono_16k
 from streamlid.core.languages import CORE, WHISPER_TO_ISO639_3

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import TINY, random_crnn
+from support import TINY, random_crnn
 
 from streamlid.model.architectures import CRNN, ModelConfig
 from streamlid.model.checkpoint import ModelError

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import REPO, tiny_config
+from support import REPO, tiny_config
 
 from streamlid.core.languages import CORE
 from streamlid.model.architectures import WhisperLID, WhisperLIDConfig

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import RIGHT, check_events, manifest, random_crnn, validate_message, write_wav
+from support import RIGHT, check_events, manifest, random_crnn, validate_message, write_wav
 
 from streamlid.core.audio import load_mono_16k
 from streamlid.core.stream import LanguageStream, StreamOptions

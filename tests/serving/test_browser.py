@@ -2,7 +2,7 @@
 
 Needs Debian's `chromium` (apt-get install -y chromium) and the `playwright` package (its bundled
 driver only; no `playwright install`: the system Chromium is used). Without Chromium the tests skip,
-saying so; under STREAMLID_REQUIRE_SYSTEM=1 (.ci/run) they fail (conftest.need_system).
+saying so; under STREAMLID_REQUIRE_SYSTEM=1 (.ci/run) they fail (support.need_system).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import CHROMIUM, CLIPS, RIGHT, need_chromium
+from support import CHROMIUM, CLIPS, RIGHT, need_chromium
 
 from streamlid.model.checkpoint import DEFAULT_MODEL
 from streamlid.model.classifier import Classifier

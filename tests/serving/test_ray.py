@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import RIGHT, SHIPPED_MODEL
+from support import RIGHT, SHIPPED_MODEL
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import FIXTURES, manifest
+from support import FIXTURES, manifest
 
 from streamlid.training.data import Bank, SamplingConfig, decode_clips, holdout_speakers, select_languages
 from streamlid.training.manifest import Clip, read_manifest

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import TINY_ARCH, tiny_config, tiny_manifest
+from support import TINY_ARCH, tiny_config, tiny_manifest
 
 from streamlid.model.architectures import CRNN, ModelConfig
 from streamlid.model.checkpoint import DEFAULT_MODEL

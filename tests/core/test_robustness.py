@@ -1,7 +1,7 @@
-"""Hardening of the core and the model file: any chunking, any awkward samples, an hour of silence, hostile
+"""Robustness of the core and the model file: any chunking, any awkward samples, an hour of silence, hostile
 model files and a GPU that runs out of memory (driven on the CPU: no GPU exists on CI).
 
-Every stream here must end in schema-valid events with gapless `seq` (conftest.check_events).
+Every stream here must end in schema-valid events with gapless `seq` (support.check_events).
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import TINY, assert_same_events, check_events, random_crnn, run_stream
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import TINY, assert_same_events, check_events, random_crnn, run_stream
 
 from streamlid.core.stream import LanguageStream
 from streamlid.model.checkpoint import ModelError

@@ -1,4 +1,6 @@
-"""What a newcomer tripped over in the first hour, one test per item."""
+"""A first-time user's path: the README's set-up and examples work as written, and the CLI behaves as one
+expects on first use (a narrow terminal, a bare server URL, no terminal or no input device, out-of-range
+options, empty or cut files), saying plainly what is wrong and what its numbers mean."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soxr
-from conftest import CLEAR_CLIPS, CLIPS, check_events, dev_clip, need_portaudio, write_wav
+from support import CLEAR_CLIPS, CLIPS, check_events, dev_clip, need_portaudio, write_wav
 
 from streamlid.core.audio import read_audio
 from streamlid.io.sinks import LiveLine
@@ -41,7 +43,7 @@ def streamlid(*argv: str, timeout: float = 120, **kw) -> subprocess.CompletedPro
     )
 
 
-# 1 -----------------------------------------------------------------------------------------------------
+# -- the README's test command is the whole set-up ------------------------------------------------------
 def test_readme_test_command_is_the_whole_ci_set_up():
     blocks = re.findall(r"```\n(.*?)\n```", (ROOT / "README.md").read_text(), flags=re.S)
     assert blocks[1].strip() == "bash .ci/run"
@@ -52,7 +54,7 @@ def test_readme_test_command_is_the_whole_ci_set_up():
     assert "export STREAMLID_REQUIRE_SYSTEM=1" in ci  # there a missing system part fails the tests needing it
 
 
-# 2 -----------------------------------------------------------------------------------------------------
+# -- the live line on an 80-column terminal -------------------------------------------------------------
 def test_live_line_never_wraps_at_80_columns(random_model, speech_16k, tmp_path):
     """`listen --input F` on an 80-column terminal (a real pty): every redraw fits in one row."""
     wav = write_wav(tmp_path / "s.wav", speech_16k, SR)
@@ -110,7 +112,7 @@ def test_status_line_gives_up_the_extras_first():
     assert len(tiny) < 20
 
 
-# 3 -----------------------------------------------------------------------------------------------------
+# -- the URL `send` takes -------------------------------------------------------------------------------
 def test_send_url_without_a_path_goes_to_audio_and_the_feed_path_is_named():
     assert audio_url("ws://h:1") == "ws://h:1/audio" and audio_url("ws://h:1/?token=t") == "ws://h:1/audio?token=t"
     assert audio_url("ws://h:1/audio") == "ws://h:1/audio"
@@ -134,7 +136,7 @@ def test_send_to_a_bare_server_url_works_and_a_wrong_path_says_so(random_classif
         server.close()
 
 
-# 4 -----------------------------------------------------------------------------------------------------
+# -- the TUI without a terminal -------------------------------------------------------------------------
 def test_tui_without_a_terminal_refuses_at_once(random_model, speech_16k, tmp_path):
     wav = write_wav(tmp_path / "s.wav", speech_16k, SR)
     r = streamlid(
@@ -145,7 +147,7 @@ def test_tui_without_a_terminal_refuses_at_once(random_model, speech_16k, tmp_pa
     assert r.returncode == 2 and "--tui and --json cannot go together" in r.stderr
 
 
-# 5 -----------------------------------------------------------------------------------------------------
+# -- the two probabilities' names -----------------------------------------------------------------------
 def test_the_two_probabilities_are_named():
     line = LiveLine(open(os.devnull, "w"))
     line(
@@ -169,7 +171,7 @@ def test_the_two_probabilities_are_named():
     assert "overall p" in readme and "p now" in readme
 
 
-# 7 -----------------------------------------------------------------------------------------------------
+# -- options out of range -------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "argv, message",
     [
@@ -191,7 +193,7 @@ def test_validation_names_the_option_and_its_range(argv, message, speech_16k, tm
     assert "Traceback" not in r.stderr
 
 
-# 8 -----------------------------------------------------------------------------------------------------
+# -- empty and truncated files --------------------------------------------------------------------------
 def test_empty_and_truncated_files_are_named_as_such(random_model, tmp_path):
     empty = tmp_path / "empty.wav"
     empty.write_bytes(b"")
@@ -209,7 +211,7 @@ def test_empty_and_truncated_files_are_named_as_such(random_model, tmp_path):
     assert "warning" not in json.loads(whole.stdout)
 
 
-# 9 -----------------------------------------------------------------------------------------------------
+# -- no input device ------------------------------------------------------------------------------------
 def test_devices_json_with_no_device_fails_like_text_mode(tmp_path):
     need_portaudio()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PULSE")}
@@ -221,7 +223,7 @@ def test_devices_json_with_no_device_fails_like_text_mode(tmp_path):
     assert r.returncode == 1 == text.returncode and r.stdout == "" and "no audio input devices" in r.stderr
 
 
-# 10 ----------------------------------------------------------------------------------------------------
+# -- help, what --json prints, and the README's examples ------------------------------------------------
 def test_every_train_option_has_help():
     out = streamlid("train", "--help", timeout=60).stdout
     options = re.findall(r"^  (--[a-z-]+)(.*)$", out, flags=re.M)
