@@ -13,7 +13,7 @@ the corpus's file at the corpus's own path. Which clips:
   - CLEAR: also decided correctly when streamed in 20 ms blocks with the live defaults, within 3 s of the
     speech onset, reaching speech-confident and never leaving that decision;
   - and a second one (the next identified, else the longest other), so that every core language has
-    two (evaluate, bench), and English a second reading (conftest.SPEECH_CLIP);
+    two (evaluate, bench), and English a second reading (support.SPEECH_CLIP);
 - NAMED: the clips tests name by path (the random-model mechanics, the server's and the page's streams);
 - OUT_OF_SET: speech in languages none of the shipped models knows (the open set's "none of them");
 - TRAIN: four digits of each of three English speakers for the tiny training runs.
@@ -24,7 +24,7 @@ have no known licence). They are training material of the shipped models, so in 
 behaviour, not accuracy; the fixture manifest gives them the split `dev` (what the tests identify) and
 keeps the corpus's split in `corpus_split`.
 
-Without --write it prints the picks (conftest.py's IDENTIFY_CLIPS, CLEAR_CLIPS, SPEECH_CLIP); with
+Without --write it prints the picks (support.py's IDENTIFY_CLIPS, CLEAR_CLIPS, SPEECH_CLIP); with
 --write it also copies the clips and writes manifest.csv and README.md beside them. Which clips the model
 gets right depends on the model, so this is re-run whenever the shipped model changes.
 """
@@ -57,12 +57,12 @@ COPYABLE = {
 }
 ENGLISH_SPEAKER = "asterisk_debian:allison_smith"
 NAMED = [
-    "real/commonvoice/deu/unknown-2025-08-06-2025-08-06.opus",  # conftest.CLIPS, the browser page, newcomer
+    "real/commonvoice/deu/unknown-2025-08-06-2025-08-06.opus",  # support.CLIPS, the browser page, usability
     "real/commonvoice/deu/unknown-2025-09-24-2025-09-24.opus",  # the dashboard (9.7 s)
     "real/commonvoice/deu/unknown-2025-11-20-2025-11-20.opus",  # RIGHT: the shipped model gets it right
-    "real/commonvoice/fra/unknown-2025-06-29-2025-06-29.opus",  # conftest.CLIPS, the browser page
+    "real/commonvoice/fra/unknown-2025-06-29-2025-06-29.opus",  # support.CLIPS, the browser page
     "real/commonvoice/fra/unknown-2025-10-25-2025-10-25.opus",  # RIGHT
-    "real/commonvoice/spa/unknown-2025-06-27-2025-06-27.opus",  # conftest.CLIPS and RIGHT
+    "real/commonvoice/spa/unknown-2025-06-27-2025-06-27.opus",  # support.CLIPS and RIGHT
     "real/aishell3/cmn/ssb0005-ssb00050001.opus",  # the encoder and the Whisper peer tests
 ]
 OUT_OF_SET = {"epo": 2, "gle": 2, "yue": 2}  # not among Whisper's 99 languages
