@@ -32,7 +32,7 @@ from .audio import SAMPLE_RATE, RecentAudio, Resampler, RingBuffer, to_float_mon
 from .events import check_fields, probs_dict, rounded, top_list
 from .languages import name
 from .smoothing import SILENCE, SPEECH_CONFIDENT, SPEECH_UNCERTAIN, SPEECH_UNKNOWN, Decider, SmoothingOptions
-from .vad import VadGate, VadOptions, level_db
+from .vad import VadGate, VadOptions
 
 
 @dataclass(frozen=True)
@@ -345,12 +345,12 @@ class LanguageStream:
                 }
             )
 
-    def _frame(self, frame: np.ndarray, speech: bool) -> None:
+    def _frame(self, frame: np.ndarray, speech: bool, level: float) -> None:
         o = self.options
         self._samples += frame.size
-        # measured here, on the frame being labelled: the VAD labels frames up to a chunk (plus onset) after
-        # it measured them, so its latest measurement would make events depend on the chunk size
-        self._level_db = level_db(frame)
+        # the level of the frame being labelled: the VAD labels frames up to a chunk (plus onset) after it
+        # measured them, so its latest measurement would make events depend on the chunk size
+        self._level_db = level
         if o.level_interval > 0:
             self._level_peak = max(self._level_peak, self._level_db)
             if self.t >= self._level_next:

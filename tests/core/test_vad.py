@@ -14,7 +14,7 @@ def labels(gate: VadGate, x: np.ndarray, chunk: int | None = None) -> tuple[np.n
     chunk = chunk or x.size
     frames, flags = [], []
     for i in range(0, x.size, chunk):
-        for f, s in gate.process(x[i : i + chunk]):
+        for f, s, _ in gate.process(x[i : i + chunk]):
             frames.append(f.copy())
             flags.append(s)
     return (np.concatenate(frames) if frames else np.zeros(0, np.float32)), flags
@@ -66,9 +66,9 @@ def test_onset_holds_frames_back_and_labels_them_as_speech_preroll(speech_16k):
     for i in range(0, speech_16k.size, gate.frame_len):
         before = gate.held_back
         out = gate.process(speech_16k[i : i + gate.frame_len])
-        if any(s for _, s in out):
+        if any(s for _, s, _ in out):
             # the confirming frame releases the whole onset at once: three frames, all speech
-            assert [s for _, s in out] == [True] * 3
+            assert [s for _, s, _ in out] == [True] * 3
             assert before == 2 * gate.frame_len
             first_speech_frame = i // gate.frame_len - 2
             break
@@ -136,3 +136,11 @@ def test_speech_only_drops_pauses(speech_16k):
     # both readings kept, the silences gone (up to onset pre-roll and hangover)
     assert 2 * speech.size * 0.7 <= y.size <= 2 * speech.size + 2 * int(0.35 * SR)
     assert speech_only(np.zeros(3 * SR, np.float32)).size == 0
+
+
+def test_each_labelled_frame_carries_its_own_level(speech_16k):
+    out = VadGate().process(speech_16k[: 3 * SR])
+    assert len(out) > 50 and any(s for _, s, _ in out) and not all(s for _, s, _ in out)
+    for frame, _, level in out:
+        x = frame.astype(np.float64)
+        assert level == pytest.approx(10 * np.log10(max(np.mean(x * x), 1e-12)), abs=1e-9)
