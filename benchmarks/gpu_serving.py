@@ -77,6 +77,25 @@ def model_rows(classifier: Classifier, seconds: float, batches: list[int], reps:
     return rows
 
 
+class TimedScorer:
+    """The classifier as the streams see it, with the time spent in its `log_probs` (numpy in, numpy out:
+    the copies and the GPU's work included) and the calls added up, so a step splits into model and the
+    rest (each stream's VAD, windowing, smoothing and events)."""
+
+    def __init__(self, classifier: Classifier) -> None:
+        self.classifier, self.seconds, self.calls = classifier, 0.0, 0
+
+    def __getattr__(self, name: str):
+        return getattr(self.classifier, name)
+
+    def log_probs(self, windows: list[np.ndarray]) -> np.ndarray:
+        t = time.perf_counter()
+        out = self.classifier.log_probs(windows)
+        self.seconds += time.perf_counter() - t
+        self.calls += 1
+        return out
+
+
 def step_rows(classifier: Classifier, counts: list[int], seconds: float, options: StreamOptions) -> list[dict]:
     """N streams, each fed real speech (looped, a different offset each), a tick of one hop at a time."""
     speech = np.concatenate([load_mono_16k(p) for p in sorted(SPEECH.glob("*.opus"))[:6]])
@@ -85,9 +104,12 @@ def step_rows(classifier: Classifier, counts: list[int], seconds: float, options
     for n in counts:
         rng = np.random.default_rng(n)
         offsets = rng.integers(0, len(speech), n)
-        streams = [LanguageStream(classifier, options=options) for _ in range(n)]
+        scorer = TimedScorer(classifier)
+        streams = [LanguageStream(scorer, options=options) for _ in range(n)]
         ticks, push_s, step_s, windows = [], 0.0, 0.0, 0
         for k in range(int(seconds / options.hop)):
+            if k == 8:  # the first two seconds fill the windows
+                scorer.seconds, scorer.calls = 0.0, 0
             t0 = time.perf_counter()
             for s, off in zip(streams, offsets, strict=True):
                 start = (off + k * hop) % (len(speech) - hop)
@@ -95,20 +117,24 @@ def step_rows(classifier: Classifier, counts: list[int], seconds: float, options
             t1 = time.perf_counter()
             due = streams
             while due:  # as the server steps: again while adaptive analysis stopped a stream after a window
-                events = score_together(classifier, due)
+                events = score_together(scorer, due)
                 windows += sum(e["type"] == "posteriors" for es in events for e in es)
                 due = [s for s in due if s.pending]
             t2 = time.perf_counter()
-            if k >= 8:  # the first two seconds fill the windows
+            if k >= 8:
                 ticks.append(t2 - t0)
                 push_s, step_s = push_s + t1 - t0, step_s + t2 - t1
         tick = np.array(ticks)
+        model_ms = scorer.seconds / len(ticks) * 1000
         row = {
             "streams": n,
             "tick_ms_p50": round(float(np.percentile(tick, 50)) * 1000, 1),
             "tick_ms_p99": round(float(np.percentile(tick, 99)) * 1000, 1),
             "push_ms_per_tick": round(push_s / len(ticks) * 1000, 1),
             "step_ms_per_tick": round(step_s / len(ticks) * 1000, 1),
+            "model_ms_per_tick": round(model_ms, 1),
+            "model_calls_per_tick": round(scorer.calls / len(ticks), 2),
+            "cpu_side_ms_per_stream_tick": round(((push_s + step_s) / len(ticks) * 1000 - model_ms) / n, 3),
             "windows_per_s_analysed": round(windows / seconds),
             "real_time": bool(np.percentile(tick, 99) < options.hop),
             "decision_latency_ms_p99": round((options.hop + float(np.percentile(tick, 99))) * 1000, 1),
