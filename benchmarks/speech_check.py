@@ -117,9 +117,10 @@ def main() -> None:
     p.add_argument("--model", default=None, help="a model name or path (default: the shipped default)")
     p.add_argument("--manifest", type=Path, default=Path("../shared/data/manifest.csv"), help="with a dev split")
     p.add_argument("--out", type=Path, help="write the results here (JSON)")
+    p.add_argument("--int8", action="store_true", help="the model's Linear layers in int8, as `--int8` runs it")
     args = p.parse_args()
     torch.set_num_threads(2)
-    classifier = Classifier.load(args.model, "cpu")
+    classifier = Classifier.load(args.model, "cpu", args.int8)
     if not classifier.speech_check:
         raise SystemExit(f"{classifier.name} has no speech check")
     report = {
