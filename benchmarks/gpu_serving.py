@@ -192,11 +192,21 @@ def main() -> None:
     )
     p.add_argument("--skip-one-process", action="store_true", help="only the model and multi-process rows")
     p.add_argument("--reps", type=int, default=10)
+    p.add_argument("--profile", type=int, metavar="N", help="only profile one process's step with N streams (cProfile)")
     p.add_argument("--out", type=Path)
     args = p.parse_args()
     if not torch.cuda.is_available():
         raise SystemExit("no CUDA GPU here: this benchmark measures the GPU serving path")
     classifier = Classifier.load(args.model, "cuda")
+    if args.profile:
+        import cProfile
+        import pstats
+
+        step_rows(classifier, [args.profile], 2.5, StreamOptions())  # warm-up
+        with cProfile.Profile() as profile:
+            step_rows(classifier, [args.profile], args.seconds, StreamOptions())
+        pstats.Stats(profile).sort_stats("tottime").print_stats(30)
+        return
     counts = [int(n) for n in args.streams.split(",")]
     layouts = [tuple(int(v) for v in pn.split("x")) for pn in args.processes.split(",") if pn]
     report = {
