@@ -14,7 +14,7 @@ from torch import nn
 
 from ..core.audio import SAMPLE_RATE
 from ..core.languages import WHISPER_TO_ISO639_3
-from .encoder import EncoderConfig, WhisperEncoder, WhisperLogMel, pad_windows, stem_lengths
+from .encoder import EncoderConfig, WhisperEncoder, WhisperLogMel, stem_lengths
 from .features import FeatureConfig, LogMel
 from .int8 import load_packed_state
 from .language_step import LanguageDetector
@@ -226,7 +226,7 @@ class WhisperLID(nn.Module):
         if lengths is None:
             h = self.hidden(self.logmel(wav))
         else:
-            h = self.hidden(*pad_windows([wav[i, :n] for i, n in enumerate(lengths)], self.logmel))
+            h = self.hidden(*self.logmel.of_lengths(wav, torch.tensor(lengths, device=wav.device)))
         return h @ self.step.languages.to(h.dtype).T, h
 
 

@@ -20,7 +20,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..core.audio import SAMPLE_RATE
-from .features import indices_by_length
 
 N_FFT = 400
 HOP_LENGTH = 160
@@ -78,6 +77,28 @@ class WhisperLogMel(nn.Module):
         log_spec = torch.clamp(self.filters @ power, min=1e-10).log10()
         floor = log_spec.amax(dim=(-2, -1), keepdim=True) - 8.0
         return (torch.maximum(log_spec, floor) + 4.0) / 4.0
+
+    @torch.autocast("cuda", enabled=False)
+    def of_lengths(self, wav: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Windows of mixed lengths, (batch, samples) each zero-padded after its `lengths` (batch,) samples ->
+        their log-mels (batch, n_mels, T) with zeros past each window's frames, and the frame counts: what
+        `forward` gives each window alone, in one batched STFT. Each row gets the reflection at its own end
+        that the STFT's centring would give it, and its own (max - 8) floor over its own frames."""
+        wav = wav.float()
+        half = N_FFT // 2
+        rows = torch.arange(wav.shape[0], device=wav.device)[:, None]
+        k = torch.arange(half, device=wav.device)[None, :]
+        ends = lengths.to(wav.device)[:, None]
+        padded = F.pad(wav, (half, half))
+        padded[:, :half] = wav[:, 1 : half + 1].flip(-1)
+        padded[rows, half + ends + k] = wav[rows, (ends - 2 - k).clamp(min=0)]
+        frames = lengths.to(wav.device) // HOP_LENGTH
+        spec = torch.stft(padded, N_FFT, HOP_LENGTH, window=self.window, center=False, return_complex=True)
+        power = torch.view_as_real(spec[..., : int(frames.max())]).square().sum(-1)
+        log_spec = torch.clamp(self.filters @ power, min=1e-10).log10()
+        valid = (torch.arange(log_spec.shape[-1], device=wav.device)[None, :] < frames[:, None])[:, None, :]
+        floor = log_spec.masked_fill(~valid, float("-inf")).amax(dim=(-2, -1), keepdim=True) - 8.0
+        return ((torch.maximum(log_spec, floor) + 4.0) / 4.0) * valid, frames
 
 
 def sinusoids(length: int, channels: int, max_timescale: float = 10000.0) -> torch.Tensor:
@@ -163,14 +184,10 @@ class WhisperEncoder(nn.Module):
 
 
 def pad_windows(windows: list[torch.Tensor], logmel: WhisperLogMel) -> tuple[torch.Tensor, torch.Tensor]:
-    """Windows of mixed lengths -> their log-mels padded to the longest (batch, n_mels, T), and frame counts.
-
-    Each window's front end is its own (its STFT padding and its max-8 floor), run once per length.
-    """
-    mels: list[torch.Tensor] = [torch.empty(0)] * len(windows)
-    for idx in indices_by_length([w.shape[-1] for w in windows]):
-        for i, m in zip(idx, logmel(torch.stack([windows[i] for i in idx])), strict=True):
-            mels[i] = m
-    frames = torch.tensor([m.shape[-1] for m in mels], device=mels[0].device)
-    longest = int(frames.max())
-    return torch.stack([F.pad(m, (0, longest - m.shape[-1])) for m in mels]), frames
+    """Windows of mixed lengths -> their log-mels padded to the longest (batch, n_mels, T), and frame counts
+    (each window's front end its own: WhisperLogMel.of_lengths)."""
+    lengths = torch.tensor([w.shape[-1] for w in windows], device=windows[0].device)
+    wav = torch.zeros(len(windows), int(lengths.max()), device=windows[0].device)
+    for row, w in zip(wav, windows, strict=True):
+        row[: w.shape[-1]] = w
+    return logmel.of_lengths(wav, lengths)

@@ -44,6 +44,24 @@ def test_any_length_gives_one_output_per_two_frames_from_every_layer():
         enc(torch.zeros(1, 80, 3002))
 
 
+def test_the_front_end_of_a_mixed_length_batch_is_each_windows_own():
+    logmel = WhisperLogMel()
+    rng = np.random.default_rng(2)
+    lengths = [4000, 32000, 11230, 3301, 16160, 4000]
+    wav = torch.zeros(len(lengths), max(lengths))
+    for row, n in zip(wav, lengths, strict=True):
+        row[:n] = torch.from_numpy(rng.standard_normal(n).astype(np.float32)) * 0.1 * (1 + n / 8000)
+    mel, frames = logmel.of_lengths(wav, torch.tensor(lengths))
+    assert frames.tolist() == [n // 160 for n in lengths] and mel.shape == (6, 80, 200)
+    for i, n in enumerate(lengths):
+        alone = logmel(wav[i : i + 1, :n])[0]  # its own end reflected, its own floor
+        assert alone.shape[-1] == frames[i]
+        assert torch.allclose(mel[i, :, : frames[i]], alone, atol=1e-5), float(
+            (mel[i, :, : frames[i]] - alone).abs().max()
+        )
+        assert not mel[i, :, frames[i] :].any()
+
+
 def test_a_mixed_length_batch_equals_each_window_alone():
     enc, logmel = small_encoder(), WhisperLogMel()
     rng = np.random.default_rng(0)
