@@ -19,15 +19,15 @@ from ..model.checkpoint import ModelError, model_path
 from ..serving.protocol import parse_host_port, token_from_env
 from .options import UsageError, add_model_options, check_token, load_classifier, stream_options
 
-# subcommands that live in their own module: name -> (module, help). Each module has
-# configure_parser(parser) and run(args) -> int.
+# subcommands that live in their own module of the command line: name -> (module, help). Each module has
+# configure_parser(parser) and run(args) -> int; the library functions they call take no argparse Namespace.
 MODULE_COMMANDS = {
-    "train": ("streamlid.training.train", "train a model from manifests"),
-    "evaluate": ("streamlid.evaluation.evaluate", "accuracy, F1 and calibration by window length on a manifest"),
+    "train": ("streamlid.cli.train_command", "train a model from manifests"),
+    "evaluate": ("streamlid.cli.evaluate_command", "accuracy, F1 and calibration by window length on a manifest"),
     "serve": ("streamlid.cli.serve_command", "websocket server: event feed, audio in, browser page"),
-    "send": ("streamlid.serving.client", "stream an audio file to a streamlid server and print the events"),
+    "send": ("streamlid.cli.send_command", "stream an audio file to a streamlid server and print the events"),
     "bench": (
-        "streamlid.evaluation.bench",
+        "streamlid.cli.bench_command",
         "benchmarks: cost per window, real-time factor, latency, streaming quality",
     ),
 }

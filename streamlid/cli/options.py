@@ -1,6 +1,7 @@
-"""Command-line options shared by the subcommands that run a model (`listen`, `identify`, `serve`): their
-argparse groups, and the checks that turn them into StreamOptions, ServerOptions and a loaded model. The
-library modules (stream, server, ray_serve) never import this; the command-line layer does."""
+"""Command-line options shared by the subcommands that run a model (`listen`, `identify`, `serve`, and the
+runtime options of `evaluate`): their argparse groups, and the checks that turn them into StreamOptions,
+ServerOptions and a loaded model. The library modules (stream, server, ray_serve) never import this; the
+command-line layer does."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ class UsageError(Exception):
 
 def add_model_options(p: argparse.ArgumentParser, window: float = DEFAULTS.window) -> None:
     g = p.add_argument_group("model and analysis")
-    g.add_argument("--model", default=None, metavar="NAME|PATH", help=f"{MODEL_HELP} [default: base]")
+    add_model_option(g)
     g.add_argument(
         "--languages",
         default=None,
@@ -107,10 +108,21 @@ def add_model_options(p: argparse.ArgumentParser, window: float = DEFAULTS.windo
         help="the model's speech check: a window it gives p(no speech) >= P (noise, music, tones the VAD let"
         " through) is not speech and names no language; 1 turns the check off [%(default)s]",
     )
+    add_runtime_options(g)
+
+
+def add_model_option(g: argparse.ArgumentParser) -> None:
+    """--model on a parser or argument group `g`."""
+    g.add_argument("--model", default=None, metavar="NAME|PATH", help=f"{MODEL_HELP} [default: base]")
+
+
+def add_runtime_options(g: argparse.ArgumentParser, compute_default: str = "auto") -> None:
+    """--compute, --int8 and --threads on a parser or argument group `g`: where and how the model runs.
+    `evaluate` measures CPU cost, so its model runs on the CPU unless told (compute_default "cpu")."""
     g.add_argument(
         "--compute",
         choices=("auto", "cpu", "cuda"),
-        default="auto",
+        default=compute_default,
         help="where the model runs: auto picks a CUDA GPU when there is one [%(default)s]",
     )
     g.add_argument(

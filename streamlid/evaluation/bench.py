@@ -12,14 +12,12 @@ its plot beside it.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import random
-import shlex
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +28,7 @@ from ..core.audio import SAMPLE_RATE, load_mono_16k
 from ..core.languages import CORE
 from ..core.smoothing import SPEECH_UNKNOWN
 from ..core.stream import LanguageStream, StreamOptions, replace_options
-from ..model.checkpoint import MODEL_HELP, MODEL_NAMES, model_name, model_path
+from ..model.checkpoint import MODEL_NAMES, model_name, model_path
 from ..model.classifier import Classifier
 from .conversations import Score, benchmark_conversations, make_conversations, read_clips
 from .evaluate import EvalOptions, evaluate
@@ -486,53 +484,28 @@ def write_report(report: dict, path: Path) -> Path:
     return plot
 
 
-def configure_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--model",
-        action="append",
-        metavar="NAME|PATH",
-        help=f"a model to measure, repeatable: {MODEL_HELP} [base]",
-    )
-    p.add_argument(
-        "--manifest",
-        type=Path,
-        required=True,
-        help="CSV of speech clips (path,language[,speaker,split,...]) for the accuracy, conversations and open set",
-    )
-    p.add_argument("--split", default="dev", help="manifest split for conversations [%(default)s]")
-    p.add_argument("--conversations", type=int, default=40, help="conversations of each kind [%(default)s]")
-    p.add_argument(
-        "--open-set-clips", type=int, default=40, help="whole clips in and out of the model's languages [%(default)s]"
-    )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", type=Path, default=Path("bench-results"), help="report folder [%(default)s]")
-    p.add_argument("--report", type=Path, default=None, help="markdown report [OUT/bench.md]; its plot beside it")
-    p.add_argument("--quick", action="store_true", help="few repetitions and short runs: a smoke test, rough numbers")
+@dataclass(frozen=True)
+class BenchOptions:
+    """What `measure` and `bench` measure on: the manifest's clips (accuracy, conversations, open set) and
+    how much of it; `work_dir` takes a scratch file (the audio `listen` is measured on)."""
+
+    manifest: Path
+    split: str = "dev"
+    conversations: int = 40  # conversations of each kind
+    open_set_clips: int = 40  # whole clips in and out of the model's languages
+    seed: int = 0
+    quick: bool = False  # few repetitions and short runs: a smoke test, rough numbers
+    work_dir: Path = Path("bench-results")
 
 
-def command(args: argparse.Namespace) -> str:
-    """The `streamlid bench` command line that reproduces `args` (options left at their default omitted)."""
-    p = argparse.ArgumentParser()
-    configure_parser(p)
-    defaults = vars(p.parse_args(["--manifest", str(args.manifest)]))
-    parts = ["streamlid", "bench"]
-    for key, value in vars(args).items():
-        if key in defaults and value != defaults[key] or key in ("manifest", "out"):
-            flag = "--" + key.replace("_", "-")
-            if isinstance(value, list):
-                parts += [a for v in value for a in (flag, str(v))]
-            else:
-                parts += [flag] if value is True else [flag, str(value)]
-    return shlex.join(parts)
-
-
-def measure(model: str, args: argparse.Namespace) -> dict:
+def measure(model: str, options: BenchOptions) -> dict:
     """Every measurement of one model."""
+    o = options
     classifier = Classifier.load(model, "cpu")
     weights = model_path(model)
     langs = [c for c in CORE if c in classifier.languages]
-    clips = read_clips(args.manifest, args.split, langs)
-    convs = make_conversations(clips, 1 if args.quick else 6, seed=args.seed, n_stretches=2)
+    clips = read_clips(o.manifest, o.split, langs)
+    convs = make_conversations(clips, 1 if o.quick else 6, seed=o.seed, n_stretches=2)
     audio = np.concatenate([c.audio for c in convs])
     name = model_name(model)
     r: dict = {
@@ -544,9 +517,9 @@ def measure(model: str, args: argparse.Namespace) -> dict:
         print(f"{name}: {what}...", file=sys.stderr)
 
     step("accuracy of 1-s and 3-s windows")
-    r["accuracy"] = window_accuracy(classifier, args.manifest, args.split, args.quick, args.seed)
+    r["accuracy"] = window_accuracy(classifier, o.manifest, o.split, o.quick, o.seed)
     step("model cost per window (1 thread)")
-    reps = 3 if args.quick else 30
+    reps = 3 if o.quick else 30
     r["cpu_ms_per_window"] = {
         str(s): round(cpu_ms_per_window(classifier, s, reps=reps), 2) for s in (0.5, 1.0, 2.0, 3.0)
     }
@@ -555,56 +528,40 @@ def measure(model: str, args: argparse.Namespace) -> dict:
     r["stream_every_hop"] = stream_cost(classifier, audio, replace_options(StreamOptions(), steady_hop=0))
     r["stream_int8"] = stream_cost(Classifier.load(model, "cpu", int8=True), audio)
     step("concurrent streams")
-    r["concurrent_1_thread"] = concurrent_streams(classifier, audio, seconds=1.0 if args.quick else 10.0)
+    r["concurrent_1_thread"] = concurrent_streams(classifier, audio, seconds=1.0 if o.quick else 10.0)
     step("GPU throughput")
-    r["gpu"] = gpu_streams(model, StreamOptions().hop, args.quick)
+    r["gpu"] = gpu_streams(model, StreamOptions().hop, o.quick)
     step("peak memory of listen")
-    args.out.mkdir(parents=True, exist_ok=True)
-    wav = args.out / "conversations.wav"
+    o.work_dir.mkdir(parents=True, exist_ok=True)
+    wav = o.work_dir / "conversations.wav"
     sf.write(wav, audio, SAMPLE_RATE)
     r["listen_peak_rss_mb"] = round(listen_peak_rss_mb(wav, model), 1)
     wav.unlink()
     step("streaming quality")
-    r["quality"] = quality(classifier, args.manifest, args.split, args.conversations, args.seed, StreamOptions())
+    r["quality"] = quality(classifier, o.manifest, o.split, o.conversations, o.seed, StreamOptions())
     if classifier.open_set:
         step("open set (whole clips)")
-        n = 6 if args.quick else args.open_set_clips
-        r["open_set"] = open_set(classifier, args.manifest, args.split, n, args.seed, StreamOptions())
+        n = 6 if o.quick else o.open_set_clips
+        r["open_set"] = open_set(classifier, o.manifest, o.split, n, o.seed, StreamOptions())
     step("non-speech")
     r["nonspeech"] = nonspeech(classifier, StreamOptions())
     return r
 
 
-def run(args: argparse.Namespace) -> int:
-    if not args.manifest.is_file():  # one line, not a traceback from deep inside the first measurement
-        print(
-            f"streamlid bench: error: manifest not found: {args.manifest} (--manifest names a CSV of clips)",
-            file=sys.stderr,
-        )
-        return 2
-    try:
-        import matplotlib  # noqa: F401  (the report's plot; fail before the long run, not after)
-    except ImportError:
-        print(
-            "streamlid bench: error: matplotlib is needed for the plot: pip install 'streamlid[eval]'", file=sys.stderr
-        )
-        return 2
+def bench_models(models: list[str], options: BenchOptions, command: str) -> dict:
+    """The report of every model in `models` (one CPU thread), under `command`, the command line that
+    reproduces it."""
     torch.set_num_threads(1)
     report: dict = {
-        "command": command(args),
+        "command": command,
         "date": time.strftime("%Y-%m-%d %H:%M"),
-        "quick": args.quick,
-        "split": args.split,
-        "seed": args.seed,
+        "quick": options.quick,
+        "split": options.split,
+        "seed": options.seed,
         "machine": {"cpus": os.cpu_count(), "torch": torch.__version__},
         "models": {},
     }
-    for model in args.model or list(MODEL_NAMES):
-        r = measure(model, args)
+    for model in models:
+        r = measure(model, options)
         report["models"][r["name"]] = r
-    (args.out / "bench.json").write_text(json.dumps(report, indent=1))
-    md = args.report or args.out / "bench.md"
-    plot = write_report(report, md)
-    print(json.dumps(report, indent=1))
-    print(f"wrote {args.out / 'bench.json'}, {md} and {plot}", file=sys.stderr)
-    return 0
+    return report

@@ -1,4 +1,4 @@
-"""`streamlid evaluate`: accuracy, macro-F1 and calibration by window length on a manifest split.
+"""Accuracy, macro-F1 and calibration by window length on a manifest split.
 
 Every clip's speech (VAD-gated) gives up to `crops_per_clip` crops per window length, spread evenly with
 a seeded jitter. Each crop is scored in two closed sets: the core six (eng deu fra spa cmn rus; the
@@ -10,9 +10,6 @@ not independent).
 
 from __future__ import annotations
 
-import argparse
-import hashlib
-import sys
 import time
 import zlib
 from collections import Counter
@@ -25,13 +22,11 @@ import torch
 from ..core.audio import SAMPLE_RATE, AudioError, load_mono_16k
 from ..core.languages import CORE
 from ..core.vad import speech_only
-from ..model.checkpoint import MODEL_HELP, ModelError, model_name, model_path
 from ..model.classifier import Classifier
 from ..model.features import seconds_to_samples
 from ..training.manifest import read_manifest as read_clip_manifest
 from .metrics import accuracy, bootstrap_ci, confusion, expected_calibration_error, macro_f1, per_label_f1
 from .peer import PeerCache
-from .report import summary_tables, write_report
 
 DURATIONS = (0.5, 1.0, 2.0, 3.0, 5.0)
 MIN_CROP_SHIFT = SAMPLE_RATE // 4  # crops of one clip start at least ~0.25 s apart on average
@@ -222,83 +217,7 @@ def evaluate(rows: list[dict], classifier: Classifier, options: EvalOptions | No
     return result
 
 
-# ---------------------------------------------------------------------------------------------- CLI
-
-
-def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("manifest", type=Path, help="CSV with at least path,language (optional speaker, split)")
-    parser.add_argument("--split", help="only rows whose split column has this value (e.g. dev)")
-    parser.add_argument("--root", type=Path, help="folder the manifest's paths are relative to (default: its own)")
-    parser.add_argument("--model", default=None, metavar="NAME|PATH", help=f"{MODEL_HELP} (default: base)")
-    parser.add_argument("--compute", choices=("cpu", "cuda", "auto"), default="cpu", help="where our model runs")
-    parser.add_argument("--int8", action="store_true", help="our model's Linear layers in int8 on the CPU")
-    parser.add_argument(
-        "--threads", type=int, default=1, help="CPU threads for our model (1: one decision's CPU time, as in bench)"
+if __name__ == "__main__":  # the command line lives in the cli layer, which the library does not import
+    raise SystemExit(
+        "this is the library; evaluate with `streamlid evaluate` or `python -m streamlid.cli.evaluate_command`"
     )
-    parser.add_argument("--durations", default=",".join(f"{d:g}" for d in DURATIONS), help="window lengths, s")
-    parser.add_argument("--crops-per-clip", type=int, default=3, help="crops per clip and window length")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the crop positions and bootstrap")
-    parser.add_argument("--max-clips-per-language", type=int, default=None, help="cap (seeded sample), for speed")
-    parser.add_argument("--peer", choices=("whisper",), help="also evaluate Whisper-base on the same crops (slow)")
-    parser.add_argument("--peer-unpadded", action="store_true", help="Whisper on the real frames only (fast)")
-    parser.add_argument("--peer-threads", type=int, default=2, help="CPU threads for Whisper")
-    parser.add_argument(
-        "--peer-cache", type=Path, default=None,
-        help="JSONL of earlier peer decisions to reuse and extend (default: in ~/.cache/streamlid)",
-    )  # fmt: skip
-    parser.add_argument("--out", type=Path, default=None, help="output folder (default: eval-<model>-<split>/)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-
-def run(args: argparse.Namespace) -> int:
-    def fail(msg: str) -> int:
-        print(f"streamlid evaluate: error: {msg}", file=sys.stderr)
-        return 2
-
-    try:
-        durations = tuple(float(d) for d in args.durations.split(","))
-    except ValueError:
-        return fail(f"--durations must be comma-separated seconds, not {args.durations!r}")
-    if any(d <= 0 for d in durations) or args.crops_per_clip < 1:
-        return fail("window lengths and --crops-per-clip must be positive")
-    options = EvalOptions(durations, args.crops_per_clip, args.seed, args.max_clips_per_language)
-    try:
-        import matplotlib  # noqa: F401  (the plots; fail before the long run, not after)
-    except ImportError:
-        return fail("matplotlib is needed for the plots: pip install 'streamlid[eval]'")
-    try:
-        rows = read_manifest(args.manifest, args.split, args.root)
-        classifier = Classifier.load(args.model, args.compute, args.int8)
-        peer, peer_cache = None, None
-        if args.peer == "whisper":
-            from .peer import PeerError, WhisperPeer, default_decisions_file
-
-            try:
-                peer = WhisperPeer(padded=not args.peer_unpadded, cpu_threads=args.peer_threads)
-            except PeerError as e:
-                return fail(str(e))
-            peer_cache = args.peer_cache or default_decisions_file()
-    except (EvalError, ModelError) as e:
-        return fail(str(e))
-    weights = model_path(args.model)
-    name = model_name(args.model)
-    out = args.out or Path(f"eval-{name}-{args.split or 'all'}")
-    torch.set_num_threads(args.threads)  # after loading the peer: ctranslate2 sets the OpenMP thread count
-    result = evaluate(rows, classifier, options, peer, peer_cache, progress=not args.no_progress)
-    weights = weights.with_suffix(".safetensors")
-    sha = hashlib.sha256(weights.read_bytes()).hexdigest()[:12]
-    result.update(model=name, model_sha256=sha, manifest=str(args.manifest), split=args.split)
-    write_report(result, out)
-    print(summary_tables(result))
-    print(f"report: {out / 'report.md'} (and report.json, PNGs)")
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="streamlid evaluate", description=__doc__.splitlines()[0])
-    configure_parser(parser)
-    return run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -8,10 +8,8 @@ realtime=False, as fast as the server takes it. The events are events.py's (with
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +21,6 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from ..core.audio import read_audio
 from ..core.events import EVENT_TYPES
-from .protocol import token_from_env
 
 DEFAULT_URL = "ws://127.0.0.1:8765/audio"
 
@@ -128,42 +125,3 @@ async def _receive_events(ws: ClientConnection, on_events: Callable[[list[dict]]
     except ConnectionClosed as e:
         raise ClientError(f"the server closed the connection: {e}") from None
     raise ClientError(f"the server closed the connection before the summary ({ws.close_code} {ws.close_reason})")
-
-
-def configure_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", type=Path, metavar="FILE", help="audio file (wav/flac/ogg/opus/mp3, any rate and channels)")
-    p.add_argument(
-        "--url", default=DEFAULT_URL, help="the server's audio endpoint; a URL without a path gets /audio [%(default)s]"
-    )
-    p.add_argument("--token", default=None, help="the server's token [STREAMLID_TOKEN]")
-    p.add_argument("--fast", action="store_true", help="send as fast as the server takes it, not in real time")
-    p.add_argument("--json", action="store_true", help="JSON lines: one event per line (as listen --json)")
-    p.add_argument("--languages", default=None, help="restrict to these languages, comma-separated codes")
-    p.add_argument(
-        "--prefer",
-        default=None,
-        help="languages you expect, comma-separated: more likely, not exclusive (listen --help)",
-    )
-    p.add_argument(
-        "--unknown",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="ask for 'none of these languages' decisions (or not); default: the server's setting",
-    )
-
-
-def run(args: argparse.Namespace) -> int:
-    from ..io.sinks import JsonLines, LiveLine
-
-    sink = JsonLines() if args.json else LiveLine()
-    languages = [c.strip() for c in args.languages.split(",") if c.strip()] if args.languages else None
-    prefer = [c.strip() for c in args.prefer.split(",") if c.strip()] if args.prefer else None
-    token = token_from_env(args.token)
-    try:
-        asyncio.run(
-            send_file(args.file, args.url, sink, not args.fast, languages, token, unknown=args.unknown, prefer=prefer)
-        )
-    except ClientError as e:
-        print(f"streamlid send: error: {e}", file=sys.stderr)
-        return 1
-    return 0

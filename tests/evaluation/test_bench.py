@@ -20,6 +20,7 @@ import torch
 from matplotlib.image import imread
 from support import FIXTURES, SR, write_wav
 
+from streamlid.cli import bench_command
 from streamlid.evaluation import bench
 from streamlid.model.checkpoint import MODELS_DIR
 
@@ -29,7 +30,7 @@ pytestmark = pytest.mark.e2e  # end-to-end: real servers, processes, models over
 
 def bench_args(*argv: str) -> argparse.Namespace:
     p = argparse.ArgumentParser()
-    bench.configure_parser(p)
+    bench_command.configure_parser(p)
     return p.parse_args(list(argv))
 
 
@@ -40,7 +41,7 @@ def quick_run(tmp_path_factory, shipped_model) -> tuple[argparse.Namespace, dict
         *("--quick", "--conversations", "1", "--manifest", str(FIXTURES / "manifest.csv"), "--out", str(out)),
         *("--model", "base", "--model", str(V2)),
     )
-    assert bench.run(args) == 0
+    assert bench_command.run(args) == 0
     report = json.loads((out / "bench.json").read_text())
     return args, report, (out / "bench.md").read_text(encoding="utf-8")
 
@@ -150,8 +151,8 @@ def test_command_reproduces_the_arguments(quick_run) -> None:
     assert argv[:2] == ["streamlid", "bench"]
     assert bench_args(*argv[2:]) == args
     other = bench_args("--manifest", "m.csv", "--out", "x", "--report", "r.md", "--seed", "3")
-    assert "--manifest m.csv" in bench.command(other)  # required: always in the command
-    assert bench_args(*shlex.split(bench.command(other))[2:]) == other
+    assert "--manifest m.csv" in bench_command.command(other)  # required: always in the command
+    assert bench_args(*shlex.split(bench_command.command(other))[2:]) == other
 
 
 def test_targets_say_met_or_by_how_much_missed() -> None:

@@ -12,6 +12,7 @@ import pytest
 import torch
 from support import FIXTURES
 
+from streamlid.cli import evaluate_command
 from streamlid.core.audio import load_mono_16k
 from streamlid.core.languages import CORE
 from streamlid.core.vad import speech_only
@@ -192,13 +193,13 @@ def test_cli_counts_skips_and_reuses_peer_cache(tmp_path, capsys, monkeypatch):
     assert peer.calls == calls and again["systems"]["fake-peer"] == result["systems"]["fake-peer"]
 
     parser = argparse.ArgumentParser()
-    ev.configure_parser(parser)
+    evaluate_command.configure_parser(parser)
     out = tmp_path / "cli"
     args = [str(manifest), "--split", "dev", "--model", str(model), "--durations", "1,2", "--out", str(out)]
-    assert ev.run(parser.parse_args([*args, "--no-progress"])) == 0
+    assert evaluate_command.run(parser.parse_args([*args, "--no-progress"])) == 0
     assert "### Core six" in capsys.readouterr().out
     assert (out / "report.md").is_file() and (out / "confusion_core6_1s.png").is_file()
-    assert ev.run(parser.parse_args([*args, "--split", "test"])) == 2
+    assert evaluate_command.run(parser.parse_args([*args, "--split", "test"])) == 2
     assert "no rows for split 'test'" in capsys.readouterr().err
 
 

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from support import TINY_ARCH, tiny_config, tiny_manifest
 
+from streamlid.cli.train_command import config_from_args, configure_parser
 from streamlid.model.architectures import CRNN, ModelConfig
 from streamlid.model.checkpoint import DEFAULT_MODEL
 from streamlid.model.format import load_model
@@ -21,8 +22,6 @@ from streamlid.training.teacher import is_model_teacher, load_teacher
 from streamlid.training.train import (
     SpeakerAdversary,
     TrainConfig,
-    config_from_args,
-    configure_parser,
     train,
     without_languages,
 )
