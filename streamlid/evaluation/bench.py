@@ -1,14 +1,8 @@
-"""Benchmarks of the shipped models side by side: accuracy on windows of 1 and 3 s, model cost per
-window, real-time factor, concurrent streams, latency, memory, GPU throughput (where there is a GPU), and
-streaming quality (time to decision, switch latency, false switches) on synthetic conversations.
-
-    streamlid bench --out bench-results            # the shipped model, some minutes on 2 cores
-    streamlid bench --model base --model M.safetensors   # side by side
-    streamlid bench --quick --conversations 2      # a smoke run, rough numbers, about a minute
-
-Writes bench.json and a markdown report (bench.md, every number with the command that measured it) with
-its plot beside it.
-"""
+"""The measurements behind `streamlid bench` (its command line: streamlid.cli.bench_command), per model:
+accuracy of 1- and 3-s windows, model cost per window, real-time factor, concurrent streams, latency,
+memory, GPU throughput where there is a GPU, streaming quality on synthetic conversations, the open set
+and non-speech; `bench_models` gathers them into the report that `write_report` turns into markdown and
+a plot."""
 
 from __future__ import annotations
 
