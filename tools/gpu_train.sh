@@ -29,7 +29,7 @@ decode) python3 tools/devdata.py decode $DATA $CACHE ;;
 train)
     name=$2
     shift 2
-    python3 -m streamlid.cli.train_command --manifest $DATA/manifest.csv --synth-manifest $DATA/synth/manifest.csv \
+    python3 -m streamlid train --manifest $DATA/manifest.csv --synth-manifest $DATA/synth/manifest.csv \
         --cache $CACHE --out $RUNS/"$name" --quiet "$@" >$RUNS/"$name".log 2>&1
     ;;
 many)

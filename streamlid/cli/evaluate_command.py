@@ -1,8 +1,7 @@
 """`streamlid evaluate`: accuracy, macro-F1 and calibration by window length on a manifest split.
 
 The command line of streamlid.evaluation.evaluate (its docstring says how crops are cut and scored): the
-options, the checks before the long run, and the report folder it writes. `python -m
-streamlid.cli.evaluate_command` runs it too.
+options, the checks before the long run, and the report folder it writes.
 """
 
 from __future__ import annotations
@@ -84,13 +83,3 @@ def run(args: argparse.Namespace) -> int:
     print(summary_tables(result))
     print(f"report: {out / 'report.md'} (and report.json, PNGs)")
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="streamlid evaluate", description=__doc__.splitlines()[0])
-    configure_parser(parser)
-    return run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

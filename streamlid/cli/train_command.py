@@ -3,8 +3,7 @@ step adapted to short unpadded windows by distillation from the padded network (
 Whisper-base's encoder under a recurrent head (whisper-gru) or the CRNN.
 
 The command line of streamlid.training.train (its docstring says what a run keeps and where): every
-TrainConfig field as an option, `--config` to start from a run's config.json. `python -m
-streamlid.cli.train_command` runs it too (tools/gpu_train.sh does).
+TrainConfig field as an option, `--config` to start from a run's config.json.
 """
 
 from __future__ import annotations
@@ -145,13 +144,3 @@ def run(args: argparse.Namespace) -> int:
         )
     )
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="streamlid train", description=__doc__.splitlines()[0])
-    configure_parser(parser)
-    return run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

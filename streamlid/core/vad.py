@@ -27,11 +27,6 @@ class VadOptions:
             raise ValueError("VAD onset and hangover must not be negative")
 
 
-def level_db(frame: np.ndarray) -> float:
-    """RMS level of a frame in dBFS (floored at -120)."""
-    return float(frame_levels_db(np.asarray(frame)[None])[0])
-
-
 def frame_levels_db(frames: np.ndarray) -> np.ndarray:
     """RMS level of each row of `frames` (n, samples) in dBFS, floored at -120: one numpy call for all
     the frames of a chunk (every stream's every frame goes through here)."""

@@ -218,6 +218,4 @@ def evaluate(rows: list[dict], classifier: Classifier, options: EvalOptions | No
 
 
 if __name__ == "__main__":  # the command line lives in the cli layer, which the library does not import
-    raise SystemExit(
-        "this is the library; evaluate with `streamlid evaluate` or `python -m streamlid.cli.evaluate_command`"
-    )
+    raise SystemExit("this is the library; evaluate with `streamlid evaluate` or `python -m streamlid evaluate`")

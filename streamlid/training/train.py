@@ -569,4 +569,4 @@ def config_with(overrides: dict, config_file: str | Path | None = None) -> Train
 
 
 if __name__ == "__main__":  # the command line lives in the cli layer, which the library does not import
-    sys.exit("this is the library; train with `streamlid train` or `python -m streamlid.cli.train_command`")
+    sys.exit("this is the library; train with `streamlid train` or `python -m streamlid train`")

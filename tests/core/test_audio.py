@@ -20,7 +20,7 @@ from streamlid.core.audio import (
     read_audio,
     to_float_mono,
 )
-from streamlid.core.vad import level_db
+from streamlid.core.vad import frame_levels_db
 
 # -- RingBuffer ----------------------------------------------------------------------------------------
 
@@ -241,8 +241,10 @@ def test_recent_audio_holds_the_last_window_of_what_was_appended():
         RecentAudio(0)
 
 
-def test_level_db_is_the_rms_level_in_dbfs():
+def test_frame_levels_are_the_rms_level_in_dbfs():
     t = np.arange(480) / SR
-    assert level_db(np.sin(2 * np.pi * 1000 * t).astype(np.float32)) == pytest.approx(-3.01, abs=0.01)
-    assert level_db(np.full(480, 0.1, np.float32)) == pytest.approx(-20.0, abs=1e-4)
-    assert level_db(np.zeros(480, np.float32)) == -120.0
+    frames = np.stack([np.sin(2 * np.pi * 1000 * t), np.full(480, 0.1), np.zeros(480)]).astype(np.float32)
+    sine, constant, silence = frame_levels_db(frames)
+    assert sine == pytest.approx(-3.01, abs=0.01)
+    assert constant == pytest.approx(-20.0, abs=1e-4)
+    assert silence == -120.0
