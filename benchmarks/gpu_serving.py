@@ -144,22 +144,32 @@ def step_rows(classifier: Classifier, counts: list[int], seconds: float, options
     return rows
 
 
-def _process(model, n, seconds, options, barrier, results) -> None:
-    torch.set_num_threads(1)
+def load(model: str | None, unrounded: bool) -> Classifier:
     classifier = Classifier.load(model, "cuda")
+    if unrounded:  # every batch its own shape, as before the rounding
+        classifier.round_rows = classifier.round_samples = 1
+    return classifier
+
+
+def _process(model, unrounded, n, seconds, options, barrier, results) -> None:
+    torch.set_num_threads(1)
+    classifier = load(model, unrounded)
     step_rows(classifier, [min(n, 64)], 2.5, options)  # warm-up: CUDA context, kernels, allocator
     barrier.wait()
     results.put(step_rows(classifier, [n], seconds, options)[0])
 
 
-def process_rows(model: str | None, layouts: list[tuple[int, int]], seconds: float, options: StreamOptions) -> list:
+def process_rows(
+    model: str | None, unrounded: bool, layouts: list[tuple[int, int]], seconds: float, options: StreamOptions
+) -> list:
     """(processes, streams each): all processes step at once, on one GPU; real time when every one keeps it."""
     ctx = multiprocessing.get_context("spawn")
     rows = []
     for processes, n in layouts:
         barrier, results = ctx.Barrier(processes), ctx.Queue()
         workers = [
-            ctx.Process(target=_process, args=(model, n, seconds, options, barrier, results)) for _ in range(processes)
+            ctx.Process(target=_process, args=(model, unrounded, n, seconds, options, barrier, results))
+            for _ in range(processes)
         ]
         for w in workers:
             w.start()
@@ -193,11 +203,14 @@ def main() -> None:
     p.add_argument("--skip-one-process", action="store_true", help="only the model and multi-process rows")
     p.add_argument("--reps", type=int, default=10)
     p.add_argument("--profile", type=int, metavar="N", help="only profile one process's step with N streams (cProfile)")
+    p.add_argument(
+        "--unrounded", action="store_true", help="batches unpadded, each its own shape (Classifier.round_rows)"
+    )
     p.add_argument("--out", type=Path)
     args = p.parse_args()
     if not torch.cuda.is_available():
         raise SystemExit("no CUDA GPU here: this benchmark measures the GPU serving path")
-    classifier = Classifier.load(args.model, "cuda")
+    classifier = load(args.model, args.unrounded)
     if args.profile:
         import cProfile
         import pstats
@@ -214,6 +227,7 @@ def main() -> None:
         "gpu": torch.cuda.get_device_name(),
         "cpu_cores": len(os.sched_getaffinity(0)),
         "window_s": args.window,
+        "batch_rounding": {"rows": classifier.round_rows, "samples": classifier.round_samples},
         "model_calls": model_rows(classifier, args.window, [int(b) for b in args.batches.split(",")], args.reps),
     }
     if not args.skip_one_process:
@@ -221,7 +235,7 @@ def main() -> None:
         report["server_step_every_hop"] = step_rows(classifier, counts, args.seconds, StreamOptions(steady_hop=0))
     del classifier
     torch.cuda.empty_cache()
-    report["server_step_processes"] = process_rows(args.model, layouts, args.seconds, StreamOptions())
+    report["server_step_processes"] = process_rows(args.model, args.unrounded, layouts, args.seconds, StreamOptions())
     if args.out:
         args.out.write_text(json.dumps(report, indent=1) + "\n")
 

@@ -94,7 +94,7 @@ class WhisperLogMel(nn.Module):
         padded[rows, half + ends + k] = wav[rows, (ends - 2 - k).clamp(min=0)]
         frames = lengths.to(wav.device) // HOP_LENGTH
         spec = torch.stft(padded, N_FFT, HOP_LENGTH, window=self.window, center=False, return_complex=True)
-        power = torch.view_as_real(spec[..., : int(frames.max())]).square().sum(-1)
+        power = torch.view_as_real(spec[..., : wav.shape[-1] // HOP_LENGTH]).square().sum(-1)  # no sync
         log_spec = torch.clamp(self.filters @ power, min=1e-10).log10()
         valid = (torch.arange(log_spec.shape[-1], device=wav.device)[None, :] < frames[:, None])[:, None, :]
         floor = log_spec.masked_fill(~valid, float("-inf")).amax(dim=(-2, -1), keepdim=True) - 8.0

@@ -145,6 +145,11 @@ def test_the_classifier_scores_mixed_lengths_in_one_call_as_each_alone():
     together = classifier.log_probs(windows)
     assert calls == [(5, 32000)]
     assert np.allclose(together, per_length, atol=1e-4), np.abs(together - per_length).max()
+    # a GPU's batch is padded to a few shapes (rows and samples, masked): the scores stay each window's own
+    classifier.round_rows, classifier.round_samples, calls[:] = 4, 12000, []
+    rounded = classifier.log_probs(windows)
+    assert calls == [(8, 36000)]
+    assert np.allclose(rounded, per_length, atol=1e-4), np.abs(rounded - per_length).max()
     # the open set reads each window's own length
     seconds = classifier.info.calibration.log_probs(torch.zeros(2, 5), torch.tensor([0.5, 2.0]))
     assert not torch.allclose(seconds[0], seconds[1])
