@@ -33,7 +33,7 @@ from streamlid.model.format import ModelInfo, save_model
 
 ROOT = Path(__file__).resolve().parents[1]
 
-CLIP = ROOT.parent / "shared/data/real/commonvoice/deu/unknown-2025-09-24-2025-09-24.opus"
+CLIP = ROOT / "tests/fixtures/speech/real/commonvoice/deu/unknown-2025-09-24-2025-09-24.opus"  # 9.7 s
 CHUNK = 0.05
 RATE = 16000
 
@@ -97,14 +97,24 @@ def percentiles(xs: list[float]) -> str:
     return f"p50 {p50:6.0f} ms  p99 {p99:6.0f} ms  max {max(xs) * 1000:6.0f} ms"
 
 
-async def streams_level(base: str, audio: np.ndarray, n: int) -> bool:
+async def play_streams(base: str, audio: np.ndarray, n: int) -> tuple[bool, list[float]]:
+    """n real-time streams at once: whether every one ended with its summary and dropped nothing, and
+    their posteriors latencies."""
     latencies: list[float] = []
-    t0 = time.monotonic()
     summaries = await asyncio.gather(
         *(play(base + "/audio", audio, random.uniform(0, 0.25), latencies, []) for _ in range(n))
     )
-    wall = time.monotonic() - t0
-    ok = all(s["type"] == "summary" and s["stats"]["dropped_samples"] == 0 for s in summaries)
+    return all(s["type"] == "summary" and s["stats"]["dropped_samples"] == 0 for s in summaries), latencies
+
+
+async def streams_level(base: str, audio: np.ndarray, n: int) -> bool:
+    t0 = time.monotonic()
+    ok, latencies = await play_streams(base, audio, n)
+    return level_held(n, ok, latencies, time.monotonic() - t0)
+
+
+def level_held(n: int, ok: bool, latencies: list[float], wall: float) -> bool:
+    """A load is held when every stream ended with its summary, nothing dropped, and p99 < 1 s; printed."""
     held = ok and bool(latencies) and np.percentile(latencies, 99) < 1.0
     print(
         f"  {n:3d} streams: {percentiles(latencies)}  ({len(latencies)} events, {wall:.1f} s){'' if held else '  NOT HELD'}"
@@ -138,6 +148,11 @@ async def subscribers_level(base: str, audio: np.ndarray, m: int) -> bool:
     return held
 
 
+def server_env() -> dict[str, str]:
+    """The environment of a server process: this one's, with the checkout first on its path."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -158,7 +173,7 @@ def main() -> int:
         )
     audio = load_mono_16k(CLIP)
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = server_env()
     cmd = [sys.executable, "-m", "streamlid", "serve", "--port", str(port), "--model", str(model), "--compute", "cpu"]
     server = subprocess.Popen([*cmd, "--max-streams", "128", "--queue-size", "1024"], env=env, stdout=subprocess.PIPE)
     server.stdout.readline()  # "serving on ..."

@@ -1,12 +1,14 @@
 """Concurrent real-time streams held by `streamlid serve --backend ray`, next to `streamlid serve`, on this machine.
 
     python benchmarks/ray_live_server.py [--streams 1,2,4,8,12,16,24,32] [--backends local,ray]
+    python benchmarks/ray_live_server.py --compute cuda --streams 64,128,256,384,512 --client-processes 4 \
+        --out benchmarks/results/ray_live_server_gpu.json    # on a GPU machine
 
-Each server runs in its own process on 127.0.0.1 with the shipped model on the CPU (the Ray one starts
-its own local cluster: one ingress replica, one model replica). The load and the rule for "held" are
-benchmarks/live_server.py's: real speech in real time, 50 ms a message; every stream ends with its
-summary, nothing dropped, p99 latency (audio in -> posteriors event out) < 1 s. The results go to
-benchmarks/results/ray_live_server.json.
+Each server runs in its own process on 127.0.0.1 with the shipped model (the Ray one starts its own local
+cluster: one ingress replica, and model replicas on the CPU or, with --compute cuda, on the GPU). The load
+and the rule for "held" are benchmarks/live_server.py's: real speech in real time, 50 ms a message; every
+stream ends with its summary, nothing dropped, p99 latency (audio in -> posteriors event out) < 1 s. The
+streams of a level can be played from several client processes, so that the clients are not the bound.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
 import platform
 import subprocess
@@ -21,7 +24,8 @@ import sys
 import time
 from pathlib import Path
 
-from live_server import CLIP, free_port, streams_level
+import numpy as np
+from live_server import CLIP, free_port, level_held, play_streams, server_env
 
 from streamlid.core.audio import load_mono_16k
 from streamlid.model.checkpoint import DEFAULT_MODEL
@@ -31,12 +35,42 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "ray_live_server.json"
 
 
-def held_streams(backend: str, levels: list[int], audio) -> int:
-    """Start the server, raise the load level by level until one is not held; the last held level."""
+def _client(url: str, audio: np.ndarray, n: int) -> tuple[bool, list[float]]:
+    return asyncio.run(play_streams(url, audio, n))
+
+
+def level(url: str, audio: np.ndarray, n: int, processes: int, rows: list[dict]) -> bool:
+    """n streams, played from `processes` client processes at once; its row appended to `rows`."""
+    t0 = time.monotonic()
+    shares = [n // processes + (i < n % processes) for i in range(processes)]
+    with multiprocessing.get_context("spawn").Pool(processes) as pool:
+        results = pool.starmap(_client, [(url, audio, k) for k in shares if k])
+    latencies = [x for _, lat in results for x in lat]
+    held = level_held(n, all(ok for ok, _ in results), latencies, time.monotonic() - t0)
+    p50, p99 = np.percentile(latencies, [50, 99]) * 1000 if latencies else (None, None)
+    rows.append(
+        {
+            "streams": n,
+            "held": bool(held),
+            "latency_ms_p50": p50 and round(float(p50)),
+            "latency_ms_p99": p99 and round(float(p99)),
+        }
+    )
+    return held
+
+
+def held_streams(backend: str, levels: list[int], audio, compute: str, processes: int, rows: list[dict]) -> int:
+    """Start the server, raise the load level by level until one is not held; the last held level (each
+    level's row appended to `rows`)."""
     port = free_port()
     cmd = [sys.executable, "-m", "streamlid", "serve", "--backend", backend, "--port", str(port)]
-    cmd += ["--model", str(DEFAULT_MODEL), "--compute", "cpu", "--max-streams", "128"]
-    server = subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, text=True)
+    cmd += ["--model", str(DEFAULT_MODEL), "--compute", compute, "--max-streams", str(max(levels))]
+    server = subprocess.Popen(
+        cmd,
+        env=server_env(),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     t0 = time.monotonic()
     while "serving" not in server.stdout.readline():
         pass
@@ -44,7 +78,7 @@ def held_streams(backend: str, levels: list[int], audio) -> int:
     held = 0
     try:
         for n in levels:
-            if not asyncio.run(streams_level(f"ws://127.0.0.1:{port}", audio, n)):
+            if not level(f"ws://127.0.0.1:{port}", audio, n, processes, rows):
                 break
             held = n
     finally:
@@ -57,13 +91,26 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--streams", default="1,2,4,8,12,16,24,32")
     p.add_argument("--backends", default="local,ray")
+    p.add_argument("--compute", default="cpu", choices=("cpu", "cuda"), help="where the model runs [%(default)s]")
+    p.add_argument("--client-processes", type=int, default=1, help="processes playing the streams [%(default)s]")
+    p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args()
     audio = load_mono_16k(CLIP)
     levels = [int(n) for n in args.streams.split(",")]
-    held = {b: held_streams(b, levels, audio) for b in args.backends.split(",")}
+    rows: dict[str, list[dict]] = {b: [] for b in args.backends.split(",")}
+    held = {b: held_streams(b, levels, audio, args.compute, args.client_processes, rows[b]) for b in rows}
     result = {"cpus": os.cpu_count(), "machine": platform.processor() or platform.machine(), "clip": CLIP.name}
-    result["held_real_time_streams"] = held
-    RESULTS.write_text(json.dumps(result, indent=1) + "\n")
+    result |= {
+        "compute": args.compute,
+        "client_processes": args.client_processes,
+        "held_real_time_streams": held,
+        "levels": rows,
+    }
+    if args.compute == "cuda":
+        import torch
+
+        result["gpu"] = torch.cuda.get_device_name()
+    args.out.write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result))
     return 0
 
