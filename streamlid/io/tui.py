@@ -31,6 +31,7 @@ from textual.widgets import Footer, Input, Static
 from ..core.languages import name, parse_languages
 from ..core.smoothing import SILENCE, SPEECH_UNCERTAIN, SPEECH_UNKNOWN
 from ..core.stream import LanguageStream
+from ..core.threads import favour_model_thread
 from ..model.checkpoint import model_name
 from .sources import pump
 
@@ -236,6 +237,7 @@ class Dashboard(App[int]):
     def on_mount(self) -> None:
         self.query_one("#bars").border_title = "smoothed probabilities"
         self.refresh_view()
+        favour_model_thread()  # rendering would starve the pipeline thread's model calls
         self.run_worker(self._run_pipeline, thread=True, name="pipeline")
 
     # -- the pipeline thread ----------------------------------------------------------------------

@@ -36,6 +36,7 @@ from websockets.exceptions import ConnectionClosedError, ConnectionClosedOK
 from websockets.http11 import Request, Response
 
 from ..core.stream import StreamOptions
+from ..core.threads import favour_model_thread
 from ..model.checkpoint import model_path
 from ..model.classifier import Classifier
 from ..model.format import ModelInfo, has_speech_check
@@ -74,6 +75,7 @@ class Scorer:
             torch.set_num_threads(threads)
         self.classifier = Classifier.load(model, compute)
         self.scoring = 0  # batches being scored now
+        favour_model_thread()  # the model runs in a thread beside the replica's event loop
 
     def describe(self) -> tuple[ModelInfo, dict]:
         return self.classifier.info, self.classifier.describe()

@@ -31,6 +31,7 @@ from websockets.http11 import Request, Response
 from ..core.events import SCHEMA_FILE, to_json
 from ..core.languages import name
 from ..core.stream import LanguageStream, Scorer, StreamOptions
+from ..core.threads import favour_model_thread
 from ..model.checkpoint import model_name
 from .protocol import (
     PROTOCOL_VERSION,
@@ -130,6 +131,7 @@ class LiveServer:
         self.streams: dict[str, dict] = {}  # id -> description and the latest decision/posteriors
         self.audio: dict[str, LanguageStream] = {}  # the audio-in streams the scoring loop drives
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="streamlid-model")
+        favour_model_thread()  # the event loop, busy with every connection, would starve the model thread
         self.server: Server | Connections | None = None
         self._next_id = 0
         self._closing = False

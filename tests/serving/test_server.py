@@ -520,6 +520,23 @@ def test_the_server_names_the_model_it_was_given_by_short_name():
     assert server.model["name"] == "streamlid-v4" and server.model["version"] == "4"
 
 
+def test_the_server_keeps_its_event_loop_from_starving_the_model_thread(random_classifier):
+    """Beside a busy thread, every GIL hand-back of a model call waits up to the switch interval (at Python's
+    5 ms, a 77-ms call took 1.4 s: benchmarks/model_thread.py), so the server shortens it, never lengthens it."""
+    from streamlid.core.threads import MODEL_THREAD_SWITCH_S, favour_model_thread
+
+    before = sys.getswitchinterval()
+    try:
+        sys.setswitchinterval(0.005)
+        LiveServer(random_classifier, ServerOptions(port=0))
+        assert sys.getswitchinterval() == pytest.approx(MODEL_THREAD_SWITCH_S, rel=0.05)
+        sys.setswitchinterval(MODEL_THREAD_SWITCH_S / 2)
+        favour_model_thread()
+        assert sys.getswitchinterval() == pytest.approx(MODEL_THREAD_SWITCH_S / 2, rel=0.05)
+    finally:
+        sys.setswitchinterval(before)
+
+
 def test_audio_session_is_the_protocol_without_io(random_classifier):
     """The state machine both transports drive (server.py's websockets layer, ray_serve's ingress)."""
     from streamlid.serving.protocol import AudioSession
