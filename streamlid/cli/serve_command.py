@@ -32,9 +32,9 @@ def run(args: argparse.Namespace) -> int:
         return run_on_ray(args)
     options = server_options(args, args.host, args.port)
     classifier, languages = load_classifier(args)
-    server = LiveServer(
-        classifier, options, stream_options(args, languages, classifier.languages), str(args.model or "")
-    )
+    streams = stream_options(args, languages, classifier.languages)
+    classifier.warm_up(streams.window)
+    server = LiveServer(classifier, options, streams, str(args.model or ""))
     return asyncio.run(_serve_until_signal(server))
 
 

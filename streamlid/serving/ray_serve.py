@@ -70,10 +70,17 @@ RETRYABLE = (RayActorError, ReplicaUnavailableError, DeploymentUnavailableError)
 class Scorer:
     """The model: windows in, log-probabilities out, the calls of all ingress replicas batched together."""
 
-    def __init__(self, model: str | None = None, compute: str = "auto", threads: int | None = None) -> None:
+    def __init__(
+        self,
+        model: str | None = None,
+        compute: str = "auto",
+        threads: int | None = None,
+        window: float = StreamOptions.window,
+    ) -> None:
         if threads:
             torch.set_num_threads(threads)
         self.classifier = Classifier.load(model, compute)
+        self.classifier.warm_up(window)  # the streams' longest window
         self.scoring = 0  # batches being scored now
         favour_model_thread()  # the model runs in a thread beside the replica's event loop
 
@@ -254,7 +261,9 @@ def application(
     gpus = ray.is_initialized() and ray.cluster_resources().get("GPU", 0) > 0
     actor = {"num_gpus": 1} if gpus and compute != "cpu" else {"num_cpus": 1}
     model = str(model_path(model).resolve()) if model else None  # replicas may run in another directory
-    scorer = Scorer.options(**{"ray_actor_options": actor, **(scorer_config or {})}).bind(model, compute, threads)
+    scorer = Scorer.options(**{"ray_actor_options": actor, **(scorer_config or {})}).bind(
+        model, compute, threads, stream_options.window
+    )
     return Ingress.bind(scorer, options, stream_options, model or "")
 
 

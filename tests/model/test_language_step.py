@@ -150,6 +150,13 @@ def test_the_classifier_scores_mixed_lengths_in_one_call_as_each_alone():
     rounded = classifier.log_probs(windows)
     assert calls == [(8, 36000)]
     assert np.allclose(rounded, per_length, atol=1e-4), np.abs(rounded - per_length).max()
+    # warming up scores one rounded batch of each length up to the window, masked as a server's are
+    calls[:] = []
+    classifier.warm_up(2.0)
+    assert calls == [(4, 12000), (4, 24000), (4, 36000)]
+    classifier.round_rows = classifier.round_samples = 1  # the CPU's: nothing to warm up
+    classifier.warm_up(2.0)
+    assert len(calls) == 3
     # the open set reads each window's own length
     seconds = classifier.info.calibration.log_probs(torch.zeros(2, 5), torch.tensor([0.5, 2.0]))
     assert not torch.allclose(seconds[0], seconds[1])
