@@ -7,8 +7,9 @@ import sys
 
 # A model call releases the GIL in every torch op, hundreds of times a call, and beside a busy thread (an
 # event loop, a dashboard) each time waits up to the interpreter's switch interval to get it back: at
-# Python's 5 ms default a 2-s window's 77-ms CPU call took 1.4 s (benchmarks/model_thread.py); a GPU call,
-# whose ops are shorter, loses more. At 0.1 ms the busy thread still gets the GIL thousands of times a second.
+# Python's 5 ms default a 2-s window's 72-ms CPU call took 1.45 s, and a 9-ms call on an H100 2.5 s
+# (benchmarks/model_thread.py); at 0.1 ms they took 106 and 57 ms, and the busy thread still gets the GIL
+# thousands of times a second.
 MODEL_THREAD_SWITCH_S = 1e-4
 
 

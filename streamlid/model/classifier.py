@@ -153,7 +153,7 @@ class Classifier:
         return out
 
 
-ROUND_ROWS = 32  # on a GPU: ~7% more rows at a server's typical 200-window step
+ROUND_ROWS = 32  # on a GPU: ~8% more rows, on average, at a server's typical 200-window step
 ROUND_SAMPLES = SAMPLE_RATE // 2
 
 
