@@ -79,6 +79,7 @@ def cmd_listen(args: argparse.Namespace) -> int:
     options = replace_options(
         stream_options(args, languages, classifier.languages), level_interval=0.1 if args.tui else 0.0
     )
+    classifier.warm_up(options.window)  # on a GPU: before the first speech, not during it
     stream = LanguageStream(classifier, source.sample_rate, source.channels, options)
     info = {
         "source": source.description,
