@@ -110,16 +110,18 @@ async def play_streams(base: str, audio: np.ndarray, n: int) -> tuple[bool, list
 async def streams_level(base: str, audio: np.ndarray, n: int) -> bool:
     t0 = time.monotonic()
     ok, latencies = await play_streams(base, audio, n)
-    return level_held(n, ok, latencies, time.monotonic() - t0)
+    return level_row(n, ok, latencies, time.monotonic() - t0)["held"]
 
 
-def level_held(n: int, ok: bool, latencies: list[float], wall: float) -> bool:
-    """A load is held when every stream ended with its summary, nothing dropped, and p99 < 1 s; printed."""
-    held = ok and bool(latencies) and np.percentile(latencies, 99) < 1.0
+def level_row(n: int, ok: bool, latencies: list[float], wall: float) -> dict:
+    """A load of n streams, printed: held when every stream ended with its summary, nothing dropped, and
+    p99 < 1 s."""
+    p50, p99 = (round(float(p) * 1000) for p in np.percentile(latencies, [50, 99])) if latencies else (None, None)
+    held = bool(ok and latencies and np.percentile(latencies, 99) < 1.0)
     print(
         f"  {n:3d} streams: {percentiles(latencies)}  ({len(latencies)} events, {wall:.1f} s){'' if held else '  NOT HELD'}"
     )
-    return held
+    return {"streams": n, "held": held, "latency_ms_p50": p50, "latency_ms_p99": p99}
 
 
 async def subscribers_level(base: str, audio: np.ndarray, m: int) -> bool:

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from live_server import CLIP, free_port, level_held, play_streams, server_env
+from live_server import CLIP, free_port, level_row, play_streams, server_env
 
 from streamlid.core.audio import load_mono_16k
 from streamlid.model.checkpoint import DEFAULT_MODEL
@@ -46,17 +46,8 @@ def level(url: str, audio: np.ndarray, n: int, processes: int, rows: list[dict])
     with multiprocessing.get_context("spawn").Pool(processes) as pool:
         results = pool.starmap(_client, [(url, audio, k) for k in shares if k])
     latencies = [x for _, lat in results for x in lat]
-    held = level_held(n, all(ok for ok, _ in results), latencies, time.monotonic() - t0)
-    p50, p99 = np.percentile(latencies, [50, 99]) * 1000 if latencies else (None, None)
-    rows.append(
-        {
-            "streams": n,
-            "held": bool(held),
-            "latency_ms_p50": p50 and round(float(p50)),
-            "latency_ms_p99": p99 and round(float(p99)),
-        }
-    )
-    return held
+    rows.append(level_row(n, all(ok for ok, _ in results), latencies, time.monotonic() - t0))
+    return rows[-1]["held"]
 
 
 def held_streams(backend: str, levels: list[int], audio, compute: str, processes: int, rows: list[dict]) -> int:
