@@ -36,6 +36,8 @@ class ModelInfo:
     training: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
     calibration: Calibration = field(default_factory=Calibration)
+    # Linear layers `--int8` keeps in float32: those whose int8 error the model's outputs amplify
+    int8_float_layers: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return {
@@ -48,6 +50,7 @@ class ModelInfo:
             "training": self.training,
             "metrics": self.metrics,
             "calibration": self.calibration.to_dict(),
+            "int8_float_layers": self.int8_float_layers,
         }
 
 
@@ -121,6 +124,7 @@ def load_model(path: str | Path | None = None) -> tuple[LanguageModel, ModelInfo
             training=meta.get("training", {}),
             metrics=meta.get("metrics", {}),
             calibration=Calibration.from_dict(meta.get("calibration", {})),
+            int8_float_layers=list(meta.get("int8_float_layers", [])),
         )
     except (KeyError, TypeError, ValueError) as e:
         raise ModelError(f"{meta_file} has an incomplete model description: {e}") from None

@@ -69,11 +69,19 @@ def load_packed_state(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
             target[key].copy_(value)
 
 
-def quantized_int8(model: nn.Module) -> nn.Module:
-    """A copy with dynamically int8-quantised Linear layers, for the CPU (torch.ao's eager route:
-    deprecated in torch 2.13 but working; its warnings are silenced here)."""
+def quantized_int8(model: nn.Module, keep_float: tuple[str, ...] = ()) -> nn.Module:
+    """A copy with dynamically int8-quantised Linear layers (one weight scale per output channel), but
+    for those named in `keep_float`, for the CPU (torch.ao's eager route: deprecated in torch 2.13 but
+    working; its warnings are silenced here)."""
     import warnings
 
+    from torch.ao.quantization import per_channel_dynamic_qconfig
+
+    layers = {
+        name: per_channel_dynamic_qconfig
+        for name, m in model.named_modules()
+        if isinstance(m, nn.Linear) and name not in keep_float
+    }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return torch.ao.quantization.quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)
+        return torch.ao.quantization.quantize_dynamic(model, layers, dtype=torch.qint8)
