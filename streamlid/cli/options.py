@@ -128,7 +128,7 @@ def add_runtime_options(g: argparse.ArgumentParser, compute_default: str = "auto
     g.add_argument(
         "--int8",
         action="store_true",
-        help="on the CPU, run the model's Linear layers in int8 (about 35%% less CPU per window; see the model card for its accuracy)",
+        help="on the CPU, run the model's Linear layers in int8 (about half the CPU per window; see the model card for its accuracy)",
     )
     g.add_argument(
         "--threads",
