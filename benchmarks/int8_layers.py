@@ -11,7 +11,6 @@ in int8). v4: all in int8 rejects 126/947; block 3's mlp.2 alone in int8 rejects
 from __future__ import annotations
 
 import argparse
-import time
 import warnings
 from pathlib import Path
 
@@ -19,14 +18,15 @@ import numpy as np
 import torch
 from speech_check import SECONDS, distant
 from torch import nn
-from torch.ao.quantization import per_channel_dynamic_qconfig
 from tqdm import tqdm
 
 from streamlid.core.audio import load_mono_16k
 from streamlid.core.stream import StreamOptions
 from streamlid.core.vad import speech_only
+from streamlid.evaluation.bench import cpu_ms_per_window
 from streamlid.evaluation.evaluate import EvalOptions, clip_crops, read_manifest
 from streamlid.model.classifier import Classifier
+from streamlid.model.int8 import quantized_int8
 
 
 def distant_windows(manifest: Path) -> list[list[np.ndarray]]:
@@ -51,31 +51,20 @@ def main() -> None:
     groups = distant_windows(args.manifest)
     classifier = Classifier.load(None, "cpu")
     fp32 = classifier.model
+    linear = [n for n, m in fp32.named_modules() if isinstance(m, nn.Linear)]
     for keep in ["float32", *args.keep.split(";")]:
-        parts = keep.split(",")
-        layers = {
-            n: per_channel_dynamic_qconfig
-            for n, m in fp32.named_modules()
-            if isinstance(m, nn.Linear) and not any(k in n for k in parts)
-        }
-        model = fp32 if keep == "float32" else torch.ao.quantization.quantize_dynamic(fp32, layers, dtype=torch.qint8)
+        kept = tuple(n for n in linear if any(part in n for part in keep.split(",")))
+        classifier.model = fp32 if keep == "float32" else quantized_int8(fp32, kept)
         torch.set_num_threads(1)
-        x = torch.randn(1, 32000) * 0.1
-        times = []
-        with torch.inference_mode():
-            for _ in range(10):
-                t = time.perf_counter()
-                model.scores(x)
-                times.append(time.perf_counter() - t)
+        ms = cpu_ms_per_window(classifier, 2.0, reps=10)
         torch.set_num_threads(2)
-        classifier.model = model
         rejected = sum(
             int((np.exp(classifier.log_probs(ws)[:, -1]) >= StreamOptions().no_speech).sum()) for ws in groups
         )
         n = sum(map(len, groups))
-        what = "all in float32" if keep == "float32" else f"{keep} in float32, {len(layers)} layers in int8"
+        what = "all in float32" if keep == "float32" else f"{keep} in float32, {len(linear) - len(kept)} layers in int8"
         print(f"{what}: {rejected}/{n} called non-speech, "
-              f"{np.median(times[1:]) * 1000:.1f} ms per 2-s window")  # fmt: skip
+              f"{ms:.1f} ms CPU per 2-s window")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ class Classifier:
     `speech_check` (both from the model's Calibration).
 
     int8=True runs the Linear layers in dynamic int8 on the CPU, but for those the model's metadata keeps
-    in float32 (streamlid-v4: 25.5 against 53.8 ms per 2-s window, one thread; accuracy and the speech
+    in float32 (streamlid-v4: 28.9 against 64.2 ms CPU per 2-s window, one thread; accuracy and the speech
     check in models/MODEL_CARD.md); on a GPU it is ignored."""
 
     def __init__(
