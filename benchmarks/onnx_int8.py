@@ -107,7 +107,11 @@ def main() -> None:
     classifier = Classifier.load(None, "cpu")
     model = classifier.model
     fp32, int8 = export(model, Path(tempfile.mkdtemp()))
-    onnx_fp32, onnx_int8, torch_int8 = session(fp32, 1), session(int8, 1), quantized_int8(model)
+    onnx_fp32, onnx_int8, torch_int8 = (
+        session(fp32, 1),
+        session(int8, 1),
+        quantized_int8(model, tuple(classifier.info.int8_float_layers)),
+    )
     x = torch.randn(1, 32000) * 0.1
     with torch.inference_mode():
         cost = {
