@@ -50,9 +50,11 @@ def level(url: str, audio: np.ndarray, n: int, processes: int, rows: list[dict])
     return rows[-1]["held"]
 
 
-def held_streams(backend: str, levels: list[int], audio, compute: str, processes: int, rows: list[dict]) -> int:
-    """Start the server, raise the load level by level until one is not held; the last held level (each
-    level's row appended to `rows`)."""
+def held_streams(
+    backend: str, levels: list[int], audio, compute: str, processes: int, rows: list[dict], keep_going: bool = False
+) -> int:
+    """Start the server, raise the load level by level until one is not held (with `keep_going`, play every
+    level); the last held level (each level's row appended to `rows`)."""
     port = free_port()
     cmd = [sys.executable, "-m", "streamlid", "serve", "--backend", backend, "--port", str(port)]
     cmd += ["--model", str(DEFAULT_MODEL), "--compute", compute, "--max-streams", str(max(levels))]
@@ -69,9 +71,10 @@ def held_streams(backend: str, levels: list[int], audio, compute: str, processes
     held = 0
     try:
         for n in levels:
-            if not level(f"ws://127.0.0.1:{port}", audio, n, processes, rows):
+            if level(f"ws://127.0.0.1:{port}", audio, n, processes, rows):
+                held = max(held, n)
+            elif not keep_going:
                 break
-            held = n
     finally:
         server.terminate()
         server.wait(timeout=60)
@@ -84,12 +87,15 @@ def main() -> int:
     p.add_argument("--backends", default="local,ray")
     p.add_argument("--compute", default="cpu", choices=("cpu", "cuda"), help="where the model runs [%(default)s]")
     p.add_argument("--client-processes", type=int, default=1, help="processes playing the streams [%(default)s]")
+    p.add_argument("--keep-going", action="store_true", help="play every level, held or not, on one server")
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args()
     audio = load_mono_16k(CLIP)
     levels = [int(n) for n in args.streams.split(",")]
     rows: dict[str, list[dict]] = {b: [] for b in args.backends.split(",")}
-    held = {b: held_streams(b, levels, audio, args.compute, args.client_processes, rows[b]) for b in rows}
+    held = {
+        b: held_streams(b, levels, audio, args.compute, args.client_processes, rows[b], args.keep_going) for b in rows
+    }
     result = {"cpus": os.cpu_count(), "machine": platform.processor() or platform.machine(), "clip": CLIP.name}
     result |= {
         "compute": args.compute,

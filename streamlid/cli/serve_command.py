@@ -73,7 +73,12 @@ def run_on_ray(args: argparse.Namespace) -> int:
     start_ray(options)
     serve.run(
         application(
-            options, stream_options(args, languages, classifier.languages), args.model, args.compute, args.threads
+            options,
+            stream_options(args, languages, classifier.languages),
+            args.model,
+            args.compute,
+            args.threads,
+            int8=args.int8,
         ),
         name="streamlid",
         route_prefix="/",

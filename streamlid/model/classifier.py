@@ -36,22 +36,23 @@ class Classifier:
 
     int8=True runs the Linear layers in dynamic int8 on the CPU, but for those the model's metadata keeps
     in float32 (streamlid-v4: 28.9 against 64.2 ms CPU per 2-s window, one thread; accuracy and the speech
-    check in models/MODEL_CARD.md); on a GPU it is ignored."""
+    check in models/MODEL_CARD.md); None leaves it to the model (`int8_default`); on a GPU it is ignored.
+    The model is quantised in place: the Classifier owns it."""
 
     def __init__(
         self,
         model: LanguageModel,
         info: ModelInfo,
         device: torch.device | str = "cpu",
-        int8: bool = False,
+        int8: bool | None = None,
         name: str = "",
     ) -> None:
         self.name = name  # the weights file's stem when loaded from one
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
-        self.int8 = int8 and self.device.type == "cpu"
+        self.int8 = (info.int8_default if int8 is None else int8) and self.device.type == "cpu"
         if self.int8:
-            self.model = quantized_int8(self.model, tuple(info.int8_float_layers))
+            self.model = quantized_int8(self.model, tuple(info.int8_float_layers), inplace=True)
         self.info = info
         self.languages = info.languages
         self.open_set = info.calibration.open_set  # log_probs has a column for "none of these languages"
@@ -67,9 +68,10 @@ class Classifier:
         self.round_rows, self.round_samples = (ROUND_ROWS, ROUND_SAMPLES) if self.device.type == "cuda" else (1, 1)
 
     @classmethod
-    def load(cls, path: str | Path | None = None, compute: str = "auto", int8: bool = False) -> Classifier:
-        model, info = load_model(path)
-        return cls(model, info, pick_device(compute), int8, model_name(path))
+    def load(cls, path: str | Path | None = None, compute: str = "auto", int8: bool | None = None) -> Classifier:
+        device = pick_device(compute)
+        model, info = load_model(path, int8 if device.type == "cpu" else False)  # quantised as it loads
+        return cls(model, info, device, int8, model_name(path))
 
     def describe(self) -> dict:
         """The model as a server's hello names it: name, version, languages, open set, where it runs."""

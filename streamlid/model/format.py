@@ -4,8 +4,11 @@ save_model, and load_model, which refuses pickles and explains a bad file in one
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import torch
 
 from .architectures import (
     ARCHITECTURES,
@@ -21,7 +24,7 @@ from .calibration import Calibration
 from .checkpoint import MODEL_NAMES, ModelError, model_path
 from .encoder import INT8_KEEP, EncoderConfig
 from .features import FeatureConfig
-from .int8 import load_packed_state, pack_int8
+from .int8 import int8_layer_names, load_packed_state, pack_int8, without_init
 
 FORMAT = "streamlid-model"
 FORMAT_VERSION = 1
@@ -38,6 +41,9 @@ class ModelInfo:
     calibration: Calibration = field(default_factory=Calibration)
     # Linear layers `--int8` keeps in float32: those whose int8 error the model's outputs amplify
     int8_float_layers: list[str] = field(default_factory=list)
+    # whether the model runs in int8 on the CPU unless told otherwise: set where int8 was measured as
+    # accurate as float32 (model card)
+    int8_default: bool = False
 
     def to_json(self) -> dict:
         return {
@@ -51,6 +57,7 @@ class ModelInfo:
             "metrics": self.metrics,
             "calibration": self.calibration.to_dict(),
             "int8_float_layers": self.int8_float_layers,
+            "int8_default": self.int8_default,
         }
 
 
@@ -82,15 +89,16 @@ def save_model(model: LanguageModel, info: ModelInfo, path: str | Path) -> Path:
     return path
 
 
-def load_model(path: str | Path | None = None) -> tuple[LanguageModel, ModelInfo]:
-    """Load weights and metadata; raises ModelError with a one-line reason on any problem.
+def load_model(path: str | Path | None = None, int8: bool | None = False) -> tuple[LanguageModel, ModelInfo]:
+    """Load weights and metadata; raises ModelError with a one-line reason on any problem. With `int8`
+    (None: if the model's metadata chooses it, `int8_default`), the Linear layers are quantised for the
+    CPU as they load (int8.quantized_int8's layers), and the float32 model is never resident whole.
 
     `path` may name the .safetensors file or its .json metadata, be a shipped model's short name (base,
     base) or None for the default model.
     Weights are read with safetensors, which cannot execute code (no pickle).
     """
     from safetensors import SafetensorError
-    from safetensors.torch import load_file
 
     weights = model_path(path)
     if weights.suffix == ".json":
@@ -125,6 +133,7 @@ def load_model(path: str | Path | None = None) -> tuple[LanguageModel, ModelInfo
             metrics=meta.get("metrics", {}),
             calibration=Calibration.from_dict(meta.get("calibration", {})),
             int8_float_layers=list(meta.get("int8_float_layers", [])),
+            int8_default=bool(meta.get("int8_default", False)),
         )
     except (KeyError, TypeError, ValueError) as e:
         raise ModelError(f"{meta_file} has an incomplete model description: {e}") from None
@@ -137,21 +146,51 @@ def load_model(path: str | Path | None = None) -> tuple[LanguageModel, ModelInfo
             f" language step {width} hidden units"
         )
     try:
-        state = load_file(str(weights))
+        state = TensorFile(weights)
     except (SafetensorError, OSError, ValueError) as e:
         reason = (
             "a pickled checkpoint, not safetensors; refused (unpickling can run code)" if _looks_pickled(weights) else e
         )
         raise ModelError(f"cannot read model weights {weights}: {reason}") from None
     try:
-        model = build_model(info.config, info.features)
-        load_packed_state(model, state)
-        del state
+        with without_init():  # every weight comes from the file
+            model = build_model(info.config, info.features)
+        quantize = info.int8_default if int8 is None else int8
+        layers = int8_layer_names(model, tuple(info.int8_float_layers)) if quantize else ()
+        load_packed_state(model, state, layers)
+    except SafetensorError as e:
+        raise ModelError(f"cannot read model weights {weights}: {e}") from None
     except (RuntimeError, ValueError, KeyError, TypeError) as e:
         first = str(e).strip().splitlines()[0]
         raise ModelError(f"{weights} does not match its metadata: {first}") from None
     model.eval()
     return model, info
+
+
+class TensorFile:
+    """A safetensors file's tensors, read one at a time as `pop` takes them (the container load_packed_state
+    empties): the whole file is never resident beside the model (a mapping of it all would be, ~45 MB
+    for streamlid-v4, once every page was touched)."""
+
+    def __init__(self, path: Path) -> None:
+        from safetensors import safe_open
+
+        self.path = str(path)
+        with safe_open(self.path, "pt") as f:
+            self.names = set(f.keys())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self.names))
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.names
+
+    def pop(self, name: str) -> torch.Tensor:
+        from safetensors import safe_open
+
+        self.names.remove(name)
+        with safe_open(self.path, "pt") as f:  # closed at once: the pages read are not kept mapped
+            return f.get_tensor(name).clone()
 
 
 def _looks_pickled(path: Path) -> bool:

@@ -3,6 +3,11 @@ dynamically int8-quantised Linear layers for inference on the CPU."""
 
 from __future__ import annotations
 
+import copy
+import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 from torch import nn
 
@@ -36,9 +41,11 @@ def pack_int8(
     return out
 
 
-def dequantize(q: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    groups = q.float().reshape(q.shape[0], scale.shape[1], -1)
-    return (groups * scale.float()[..., None]).reshape(q.shape)
+def dequantize(q: torch.Tensor, scale: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """pack_int8's matrix back in float32, into `out` (contiguous, q's shape) when given: no temporaries."""
+    out = q.float() if out is None else out.copy_(q)
+    out.view(q.shape[0], scale.shape[1], -1).mul_(scale.float()[..., None])
+    return out
 
 
 def unpack_int8(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -49,39 +56,110 @@ def unpack_int8(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
-def load_packed_state(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
-    """load_state_dict for pack_int8's output, one tensor at a time: the model's float32 weights are
-    never held twice (for streamlid-v3 that is 80 MB less peak memory than unpack_int8 + load_state_dict)."""
+def load_packed_state(model: nn.Module, state: dict[str, torch.Tensor], int8_layers: tuple[str, ...] = ()) -> None:
+    """load_state_dict for pack_int8's output, one tensor at a time, emptying `state` as it goes: the
+    model's float32 weights are never held twice, nor the file's beside them (for streamlid-v3 that was 80
+    MB less peak memory than unpack_int8 + load_state_dict). The Linear layers named in `int8_layers` are
+    quantised (quantize_linear) as soon as their weights are in, so that a model loaded for int8 is never
+    resident in float32 (with uninitialised weights from `without_init`)."""
     target = model.state_dict()
     names = {k for k in state if not k.endswith(INT8_SCALE)}
     missing, unexpected = sorted(target.keys() - names), sorted(names - target.keys())
     if missing or unexpected:
         raise RuntimeError(f"missing keys {missing[:3]}, unexpected keys {unexpected[:3]}")
     with torch.no_grad():
+        for layer in int8_layers:
+            for key in (f"{layer}.weight", f"{layer}.bias"):
+                if key in names:
+                    names.remove(key)
+                    _load(target, key, state)
+            quantize_linear(model, layer)
         for key in names:
-            value = state[key]
-            if key + INT8_SCALE in state:
-                value = dequantize(value, state[key + INT8_SCALE])
-            if value.shape != target[key].shape:
-                raise RuntimeError(
-                    f"size mismatch for {key}: {tuple(value.shape)} in the file, {tuple(target[key].shape)} in the model"
-                )
-            target[key].copy_(value)
+            _load(target, key, state)
 
 
-def quantized_int8(model: nn.Module, keep_float: tuple[str, ...] = ()) -> nn.Module:
-    """A copy with dynamically int8-quantised Linear layers (one weight scale per output channel), but
-    for those named in `keep_float`, for the CPU (torch.ao's eager route: deprecated in torch 2.13 but
-    working; its warnings are silenced here)."""
+def _load(target: dict[str, torch.Tensor], key: str, state: dict[str, torch.Tensor]) -> None:
+    """One tensor from `state` into the model's (taken out of both: a weight int8 replaces must be free)."""
+    value, into = state.pop(key), target.pop(key)
+    if value.shape != into.shape:
+        raise RuntimeError(
+            f"size mismatch for {key}: {tuple(value.shape)} in the file, {tuple(into.shape)} in the model"
+        )
+    if key + INT8_SCALE in state:
+        dequantize(value, state.pop(key + INT8_SCALE), out=into)
+    else:
+        into.copy_(value)
+
+
+@contextmanager
+def without_init() -> Iterator[None]:
+    """Build a model whose every weight is about to be loaded: Linear and Conv1d layers skip their random
+    init, so their memory stays untouched (not resident) until the weights arrive."""
+    classes = (nn.Linear, nn.Conv1d)
+    saved = [cls.reset_parameters for cls in classes]
+    for cls in classes:
+        cls.reset_parameters = _no_init
+    try:
+        yield
+    finally:
+        for cls, reset in zip(classes, saved, strict=True):
+            cls.reset_parameters = reset
+
+
+def _no_init(module: nn.Module) -> None:
+    pass
+
+
+def int8_layer_names(model: nn.Module, keep_float: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The Linear layers quantized_int8 quantises: all but those named in `keep_float`."""
+    return tuple(n for n, m in model.named_modules() if type(m) is nn.Linear and n not in keep_float)
+
+
+def quantize_linear(model: nn.Module, name: str) -> None:
+    """Swap the Linear layer `name` for torch.ao's dynamic int8 Linear (one weight scale per output
+    channel, as quantize_dynamic makes it; deprecated in torch 2.13 but working, its warnings silenced),
+    and hand the float32 weights back to the system."""
     import warnings
 
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
     from torch.ao.quantization import per_channel_dynamic_qconfig
 
-    layers = {
-        name: per_channel_dynamic_qconfig
-        for name, m in model.named_modules()
-        if isinstance(m, nn.Linear) and name not in keep_float
-    }
+    parent, _, leaf = name.rpartition(".")
+    owner = model.get_submodule(parent)
+    layer = getattr(owner, leaf)
+    layer.qconfig = per_channel_dynamic_qconfig
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return torch.ao.quantization.quantize_dynamic(model, layers, dtype=torch.qint8)
+        setattr(owner, leaf, DynamicLinear.from_float(layer))
+    del layer
+    release_freed_memory()
+
+
+def quantized_int8(model: nn.Module, keep_float: tuple[str, ...] = (), inplace: bool = False) -> nn.Module:
+    """The model (a copy, or itself with `inplace`) with dynamically int8-quantised Linear layers
+    (quantize_linear), but for those named in `keep_float`, for the CPU; one layer at a time, so that in
+    place the model is never resident in both forms. A model already quantised is left as it is."""
+    if not inplace:
+        model = copy.deepcopy(model)
+    for name in int8_layer_names(model, keep_float):
+        quantize_linear(model, name)
+    return model
+
+
+def release_freed_memory() -> None:
+    """Hand memory freed inside the process back to the system (glibc keeps freed heap memory, and after
+    large frees it serves even large tensors from the heap: without this, the float32 weights that int8
+    replaced stay resident, ~160 MB for streamlid-v4). Nothing where the C library is not glibc."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim():
+    import ctypes
+
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None

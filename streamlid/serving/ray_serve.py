@@ -76,10 +76,11 @@ class Scorer:
         compute: str = "auto",
         threads: int | None = None,
         window: float = StreamOptions.window,
+        int8: bool | None = None,
     ) -> None:
         if threads:
             torch.set_num_threads(threads)
-        self.classifier = Classifier.load(model, compute)
+        self.classifier = Classifier.load(model, compute, int8)
         self.classifier.warm_up(window)  # the streams' longest window
         self.scoring = 0  # batches being scored now
         favour_model_thread()  # the model runs in a thread beside the replica's event loop
@@ -254,6 +255,7 @@ def application(
     compute: str = "auto",
     threads: int | None = None,
     scorer_config: dict | None = None,
+    int8: bool | None = None,
 ) -> serve.Application:
     """Ingress and Scorer bound together; a GPU per Scorer replica when the cluster has GPUs.
 
@@ -262,7 +264,7 @@ def application(
     actor = {"num_gpus": 1} if gpus and compute != "cpu" else {"num_cpus": 1}
     model = str(model_path(model).resolve()) if model else None  # replicas may run in another directory
     scorer = Scorer.options(**{"ray_actor_options": actor, **(scorer_config or {})}).bind(
-        model, compute, threads, stream_options.window
+        model, compute, threads, stream_options.window, int8
     )
     return Ingress.bind(scorer, options, stream_options, model or "")
 

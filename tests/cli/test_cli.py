@@ -117,7 +117,10 @@ def test_defaults_are_the_stream_defaults():
     assert args.no_speech == d.no_speech
     assert args.device is None and args.input is None and not args.fast and not args.json
     assert args.model is None and args.languages is None and args.compute == "auto"
+    assert args.int8 is None  # the model's choice
     assert options.stream_options(args, None, LANGS) == d
+    assert cli.build_parser().parse_args(["listen", "--no-int8"]).int8 is False
+    assert cli.build_parser().parse_args(["serve", "--int8"]).int8 is True
 
 
 def test_options_reach_the_stream_options():

@@ -59,8 +59,9 @@ def test_report_holds_every_measured_number(quick_run) -> None:
             assert f"| accuracy of one {float(seconds):g}-s window, core six closed set | {a['accuracy']:.3f} [" in md
         for seconds, ms in r["cpu_ms_per_window"].items():
             assert f"| model CPU time per window of {float(seconds):g} s | {ms:.2f} ms | ≤ 10 ms: " in md
-        s, every, int8 = r["stream"], r["stream_every_hop"], r["stream_int8"]
-        for x in (s, every, int8):
+        s, every, other = r["stream"], r["stream_every_hop"], r["stream_other_form"]
+        assert s["int8"] == every["int8"] == (r["name"] == "streamlid-v4") != other["int8"]  # v4 chooses int8
+        for x in (s, every, other):
             assert f"| {x['real_time_factor']:g} ({x['cpu_seconds']:g} CPU s, {x['windows']} windows analysed," in md
             assert x["streams_per_core"] == int(x["audio_seconds"] / x["cpu_seconds"])
         assert every["skipped_windows"] == 0 and s["windows"] + s["skipped_windows"] == every["windows"]

@@ -19,7 +19,7 @@ from streamlid.model.architectures import WhisperGRU, WhisperGRUConfig, WhisperL
 from streamlid.model.checkpoint import DEFAULT_MODEL
 from streamlid.model.encoder import EncoderConfig, WhisperEncoder, WhisperLogMel, pad_windows, stem_lengths
 from streamlid.model.format import load_model, save_model
-from streamlid.model.int8 import pack_int8, unpack_int8
+from streamlid.model.int8 import dequantize, load_packed_state, pack_int8, quantized_int8, unpack_int8
 from streamlid.training.train import Trainer, build_training_model
 
 SMALL = EncoderConfig(n_mels=80, width=64, heads=4, layers=2)
@@ -92,6 +92,14 @@ def test_int8_storage_round_trips_within_its_step():
     assert packed["small"].dtype == torch.float32  # too small to be worth it
     back = unpack_int8(packed)
     assert back.keys() == state.keys()
+    into = torch.empty(96, 128)
+    assert dequantize(packed["a.weight"], packed["a.weight.int8_scale"], out=into) is into
+    assert torch.equal(into, back["a.weight"])  # in place: the same values, no temporaries
+    model = torch.nn.ModuleDict({"a": torch.nn.Linear(128, 96), "b": torch.nn.Linear(64, 64, bias=False)})
+    model.register_buffer("small", torch.zeros(4, 4))
+    load_packed_state(model, packed)
+    assert not packed  # emptied as it went: the file's tensors are not kept beside the model's
+    assert torch.equal(model.a.weight.data, back["a.weight"]) and torch.equal(model.small, state["small"])
     step = w.abs().reshape(96, 2, 64).amax(-1, keepdim=True) / 127
     assert ((back["a.weight"] - w).abs().reshape(96, 2, 64) <= step * 0.501).all()  # the scale is float16
 
@@ -239,12 +247,17 @@ def test_language_detection_matches_ctranslate2(converted, ct2_model):
         assert abs(float(probs[0]) - ref["zh"] / (ref["zh"] + ref["en"] + ref["de"])) < 0.02
 
 
-def test_int8_classifier_quantises_the_linear_layers_and_agrees():
+def test_int8_classifier_quantises_the_linear_layers_and_agrees(random_model):
     from streamlid.model.classifier import Classifier
 
     x = load_mono_16k(dev_clip(SPEECH_CLIP))[16000:48000]
-    fp32, int8 = Classifier.load(compute="cpu"), Classifier.load(compute="cpu", int8=True)
-    assert int8.int8 and not fp32.int8
+    fp32, int8 = Classifier.load(compute="cpu", int8=False), Classifier.load(compute="cpu")
+    assert int8.int8 and not fp32.int8  # int8 is the shipped model's choice on the CPU, float32 one flag away
+    assert not Classifier.load(random_model, "cpu").int8  # a model that does not choose it runs float32
+    copy = quantized_int8(fp32.model, tuple(fp32.info.int8_float_layers))  # a copy, unless in place
+    assert copy is not fp32.model and type(fp32.model.encoder.blocks[3].attn.qkv) is torch.nn.Linear
+    with torch.inference_mode():  # quantised as it loaded (never float32 whole) = quantised after loading
+        assert torch.equal(copy(torch.from_numpy(x)[None]), int8.model(torch.from_numpy(x)[None]))
     qkv = int8.model.encoder.blocks[3].attn.qkv
     assert type(qkv).__module__.startswith("torch.ao.nn.quantized")
     assert qkv.weight().qscheme() == torch.per_channel_affine
