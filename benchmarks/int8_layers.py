@@ -49,7 +49,7 @@ def main() -> None:
     warnings.simplefilter("ignore")
     torch.set_num_threads(2)
     groups = distant_windows(args.manifest)
-    classifier = Classifier.load(None, "cpu")
+    classifier = Classifier.load(None, "cpu", int8=False)
     fp32 = classifier.model
     linear = [n for n, m in fp32.named_modules() if isinstance(m, nn.Linear)]
     for keep in ["float32", *args.keep.split(";")]:

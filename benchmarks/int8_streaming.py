@@ -44,7 +44,10 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=None, help="write the results here (JSON)")
     args = p.parse_args()
     torch.set_num_threads(1)
-    forms = {"fp32": Classifier.load(args.model, "cpu"), "int8": Classifier.load(args.model, "cpu", int8=True)}
+    forms = {
+        "fp32": Classifier.load(args.model, "cpu", int8=False),
+        "int8": Classifier.load(args.model, "cpu", int8=True),
+    }
     langs = [c for c in CORE if c in forms["fp32"].languages]
     convs = benchmark_conversations(read_clips(args.manifest, "dev", langs), args.conversations, args.seed)
     result, right, speech = {}, {}, np.zeros(len(convs))

@@ -104,7 +104,7 @@ def main() -> None:
     args = p.parse_args()
     warnings.simplefilter("ignore")
     torch.set_num_threads(1)
-    classifier = Classifier.load(None, "cpu")
+    classifier = Classifier.load(None, "cpu", int8=False)
     model = classifier.model
     fp32, int8 = export(model, Path(tempfile.mkdtemp()))
     onnx_fp32, onnx_int8, torch_int8 = (

@@ -6,7 +6,8 @@
 - speech (the dev split, every language): how often a 1, 2 or 3-s window of it is called non-speech, as
   recorded, 20 dB quieter, and "distant" (reverberant, in pink noise at 10 dB SNR).
 
-    python benchmarks/speech_check.py --out benchmarks/results/speech_check_v4.json    # CPU: ~10 min
+    python benchmarks/speech_check.py --no-int8 --out benchmarks/results/speech_check_v4.json    # CPU: ~10 min
+    python benchmarks/speech_check.py --out benchmarks/results/speech_check_v4_int8.json      # the default: int8
 """
 
 from __future__ import annotations
@@ -117,7 +118,12 @@ def main() -> None:
     p.add_argument("--model", default=None, help="a model name or path (default: the shipped default)")
     p.add_argument("--manifest", type=Path, default=Path("../shared/data/manifest.csv"), help="with a dev split")
     p.add_argument("--out", type=Path, help="write the results here (JSON)")
-    p.add_argument("--int8", action="store_true", help="the model's Linear layers in int8, as `--int8` runs it")
+    p.add_argument(
+        "--int8",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="the model's Linear layers in int8, or (--no-int8) float32 [default: the model's choice, as listen]",
+    )
     args = p.parse_args()
     torch.set_num_threads(2)
     classifier = Classifier.load(args.model, "cpu", args.int8)
@@ -125,6 +131,7 @@ def main() -> None:
         raise SystemExit(f"{classifier.name} has no speech check")
     report = {
         "model": classifier.name,
+        "int8": classifier.int8,
         "threshold": StreamOptions().no_speech,
         "nonspeech": nonspeech_side(classifier, args.manifest),
         "speech": speech_side(classifier, args.manifest),

@@ -137,7 +137,7 @@ def fit_speech_check(
     recorded non-speech and babble of other training speakers."""
     if info.config.name != WhisperLIDConfig.name:
         raise SystemExit(f"the speech check needs Whisper's no-speech output; {args.model} is a {info.config.name}")
-    classifier = Classifier(model, info, pick_device(args.compute))
+    classifier = Classifier(model, info, pick_device(args.compute), int8=False)
     by_lang = defaultdict(list)
     for c in held_clips:
         by_lang[c.language].append(c)
@@ -229,7 +229,7 @@ def main() -> None:
     torch.set_num_threads(1)
 
     model, info = load_model(args.model)
-    classifier = Classifier(model, replace(info, calibration=Calibration()), pick_device(args.compute))
+    classifier = Classifier(model, replace(info, calibration=Calibration()), pick_device(args.compute), int8=False)
     run = json.loads(args.training_config.read_text())
     held = set(run["data"]["val_speakers"])
     trained = set(run["languages"])
