@@ -53,6 +53,7 @@ def ray_url():
             compute="cpu",
             threads=1,
             scorer_config={"num_replicas": 1, "autoscaling_config": None, "ray_actor_options": {"num_cpus": 0.5}},
+            int8=False,  # dynamic int8 scales activations per batch: Serve's batches would change the scores
         )
         serve.run(app, name="streamlid", route_prefix="/")
         yield f"ws://127.0.0.1:{port}"
@@ -126,7 +127,7 @@ def test_concurrent_clients_get_their_languages_and_the_feed_sees_every_stream(r
 
 def test_same_events_as_the_single_process_server(ray_url):
     async def local():
-        server = LiveServer(Classifier.load(SHIPPED_MODEL, "cpu"), ServerOptions(port=0, token=TOKEN))
+        server = LiveServer(Classifier.load(SHIPPED_MODEL, "cpu", int8=False), ServerOptions(port=0, token=TOKEN))
         await server.start()
         try:
             return await asyncio.to_thread(stream_all, f"ws://127.0.0.1:{server.port}", False)
@@ -180,7 +181,7 @@ def test_killing_the_model_replica_mid_stream_loses_no_stream_and_no_event(ray_u
 
 def test_a_call_in_flight_when_its_replica_dies_is_sent_again_and_answered_right(ray_url):
     [(name, namespace)] = scorer_replicas()
-    local = Classifier.load(SHIPPED_MODEL, "cpu")
+    local = Classifier.load(SHIPPED_MODEL, "cpu", int8=False)
     windows = list(np.random.default_rng(0).standard_normal((600, 16000), dtype=np.float32) * 0.1)
     remote = RemoteClassifier(serve.get_deployment_handle("Scorer", "streamlid"), local.info, "cpu")
     got: list[tuple[np.ndarray, float]] = []
