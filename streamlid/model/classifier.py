@@ -50,7 +50,7 @@ class Classifier:
         self.name = name  # the weights file's stem when loaded from one
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
-        self.int8 = (info.int8_default if int8 is None else int8) and self.device.type == "cpu"
+        self.int8 = info.runs_int8(int8) and self.device.type == "cpu"
         if self.int8:
             self.model = quantized_int8(self.model, tuple(info.int8_float_layers), inplace=True)
         self.info = info

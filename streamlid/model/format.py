@@ -45,6 +45,10 @@ class ModelInfo:
     # accurate as float32 (model card)
     int8_default: bool = False
 
+    def runs_int8(self, asked: bool | None) -> bool:
+        """Whether the model runs in int8 on the CPU: as asked, or (None) as the model chooses."""
+        return self.int8_default if asked is None else asked
+
     def to_json(self) -> dict:
         return {
             "format": FORMAT,
@@ -155,8 +159,7 @@ def load_model(path: str | Path | None = None, int8: bool | None = False) -> tup
     try:
         with without_init():  # every weight comes from the file
             model = build_model(info.config, info.features)
-        quantize = info.int8_default if int8 is None else int8
-        layers = int8_layer_names(model, tuple(info.int8_float_layers)) if quantize else ()
+        layers = int8_layer_names(model, tuple(info.int8_float_layers)) if info.runs_int8(int8) else ()
         load_packed_state(model, state, layers)
     except SafetensorError as e:
         raise ModelError(f"cannot read model weights {weights}: {e}") from None
