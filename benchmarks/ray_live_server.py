@@ -58,6 +58,7 @@ def held_streams(
     port = free_port()
     cmd = [sys.executable, "-m", "streamlid", "serve", "--backend", backend, "--port", str(port)]
     cmd += ["--model", str(DEFAULT_MODEL), "--compute", compute, "--max-streams", str(max(levels))]
+    cmd += ["--max-connections-per-address", str(2 * max(levels))]  # every client plays from 127.0.0.1
     server = subprocess.Popen(
         cmd,
         env=server_env(),

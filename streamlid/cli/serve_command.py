@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     options = server_options(args, args.host, args.port)
     classifier, languages = load_classifier(args)
     streams = stream_options(args, languages, classifier.languages)
-    classifier.warm_up(streams.window)
+    classifier.warm_up(streams.window, options.max_streams)  # a step scores a window per stream at most
     server = LiveServer(classifier, options, streams, str(args.model or ""))
     return asyncio.run(_serve_until_signal(server))
 

@@ -83,17 +83,19 @@ class Classifier:
             "compute": self.device.type,
         }
 
-    def warm_up(self, longest: float) -> None:
-        """Where batches are rounded (on a GPU), score one batch of each rounded length up to `longest`
-        seconds, of windows of two lengths as a server's are: the first real steps then do not pay for the
-        GPU's first calls of each shape (kernels loaded, FFT and convolution plans made; a server on an H100
-        answered 16 streams at p50 32 ms but p99 3.8 s without it). Nothing to do on the CPU."""
+    def warm_up(self, longest: float, most_windows: int = 1) -> None:
+        """Where batches are rounded (on a GPU), score each shape a caller of up to `most_windows` windows
+        of up to `longest` seconds can send: each rounded row count and length, with the windows all of one
+        length (unmasked) and of two (masked), as a server's are. The first real calls then do not pay for
+        the GPU's first calls of each shape (kernels loaded, FFT and convolution plans made: an H100 took
+        2 s over its first unmasked call and ~0.1 s over each new row count). Nothing to do on the CPU."""
         if self.round_rows == 1:
             return
-        for n in range(
-            self.round_samples, round_up(int(longest * SAMPLE_RATE), self.round_samples) + 1, self.round_samples
-        ):
-            self.log_probs([np.zeros(n if i % 2 else n // 2, dtype=np.float32) for i in range(self.round_rows)])
+        longest_samples = round_up(int(longest * SAMPLE_RATE), self.round_samples)
+        for rows in range(self.round_rows, round_up(max(most_windows, 1), self.round_rows) + 1, self.round_rows):
+            for n in range(self.round_samples, longest_samples + 1, self.round_samples):
+                self.log_probs([np.zeros(n, dtype=np.float32)] * rows)
+                self.log_probs([np.zeros(n if i % 2 else n // 2, dtype=np.float32) for i in range(rows)])
 
     def log_probs(self, windows: list[np.ndarray]) -> np.ndarray:
         """Scores; a GPU that runs out of memory is given up for the CPU, with one warning (logging)."""

@@ -77,11 +77,12 @@ class Scorer:
         threads: int | None = None,
         window: float = StreamOptions.window,
         int8: bool | None = None,
+        most_windows: int = 1,
     ) -> None:
         if threads:
             torch.set_num_threads(threads)
         self.classifier = Classifier.load(model, compute, int8)
-        self.classifier.warm_up(window)  # the streams' longest window
+        self.classifier.warm_up(window, most_windows)  # the streams' longest window, a batch's most windows
         self.scoring = 0  # batches being scored now
         favour_model_thread()  # the model runs in a thread beside the replica's event loop
 
@@ -264,7 +265,7 @@ def application(
     actor = {"num_gpus": 1} if gpus and compute != "cpu" else {"num_cpus": 1}
     model = str(model_path(model).resolve()) if model else None  # replicas may run in another directory
     scorer = Scorer.options(**{"ray_actor_options": actor, **(scorer_config or {})}).bind(
-        model, compute, threads, stream_options.window, int8
+        model, compute, threads, stream_options.window, int8, MAX_BATCH_CALLS * options.max_streams
     )
     return Ingress.bind(scorer, options, stream_options, model or "")
 

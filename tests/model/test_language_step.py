@@ -150,13 +150,19 @@ def test_the_classifier_scores_mixed_lengths_in_one_call_as_each_alone():
     rounded = classifier.log_probs(windows)
     assert calls == [(8, 36000)]
     assert np.allclose(rounded, per_length, atol=1e-4), np.abs(rounded - per_length).max()
-    # warming up scores one rounded batch of each length up to the window, masked as a server's are
-    calls[:] = []
-    classifier.warm_up(2.0)
-    assert calls == [(4, 12000), (4, 24000), (4, 36000)]
+    # warming up scores each shape a caller can send: each rounded row count and length, the windows of
+    # one length (unmasked) and of two (masked)
+    shapes = []
+    model.register_forward_hook(
+        lambda m, args, kwargs, out: shapes.append((*args[0].shape, "lengths" in kwargs)), with_kwargs=True
+    )
+    classifier.warm_up(2.0, most_windows=6)
+    lengths = (12000, 24000, 36000)
+    assert shapes == [(rows, n, masked) for rows in (4, 8) for n in lengths for masked in (False, True)]
     classifier.round_rows = classifier.round_samples = 1  # the CPU's: nothing to warm up
-    classifier.warm_up(2.0)
-    assert len(calls) == 3
+    shapes[:] = []
+    classifier.warm_up(2.0, most_windows=6)
+    assert shapes == []
     # the open set reads each window's own length
     seconds = classifier.info.calibration.log_probs(torch.zeros(2, 5), torch.tensor([0.5, 2.0]))
     assert not torch.allclose(seconds[0], seconds[1])
