@@ -144,23 +144,32 @@ def step_rows(classifier: Classifier, counts: list[int], seconds: float, options
     return rows
 
 
-def load(model: str | None, unrounded: bool) -> Classifier:
+def load(model: str | None, unrounded: bool, compiled: bool, most_windows: int) -> Classifier:
+    """The classifier as `streamlid serve` makes it, warmed up for batches of up to `most_windows`."""
     classifier = Classifier.load(model, "cuda")
     if unrounded:  # every batch its own shape, as before the rounding
         classifier.round_rows = classifier.round_samples = 1
+    if compiled:
+        classifier.compile()
+    classifier.warm_up(StreamOptions.window, most_windows)
     return classifier
 
 
-def _process(model, unrounded, n, seconds, options, barrier, results) -> None:
+def _process(model, unrounded, compiled, n, seconds, options, barrier, results) -> None:
     torch.set_num_threads(1)
-    classifier = load(model, unrounded)
-    step_rows(classifier, [min(n, 64)], 2.5, options)  # warm-up: CUDA context, kernels, allocator
+    classifier = load(model, unrounded, compiled, n)
+    step_rows(classifier, [min(n, 64)], 2.5, options)  # warm-up: CUDA context, allocator
     barrier.wait()
     results.put(step_rows(classifier, [n], seconds, options)[0])
 
 
 def process_rows(
-    model: str | None, unrounded: bool, layouts: list[tuple[int, int]], seconds: float, options: StreamOptions
+    model: str | None,
+    unrounded: bool,
+    compiled: bool,
+    layouts: list[tuple[int, int]],
+    seconds: float,
+    options: StreamOptions,
 ) -> list:
     """(processes, streams each): all processes step at once, on one GPU; real time when every one keeps it."""
     ctx = multiprocessing.get_context("spawn")
@@ -168,7 +177,7 @@ def process_rows(
     for processes, n in layouts:
         barrier, results = ctx.Barrier(processes), ctx.Queue()
         workers = [
-            ctx.Process(target=_process, args=(model, unrounded, n, seconds, options, barrier, results))
+            ctx.Process(target=_process, args=(model, unrounded, compiled, n, seconds, options, barrier, results))
             for _ in range(processes)
         ]
         for w in workers:
@@ -206,11 +215,15 @@ def main() -> None:
     p.add_argument(
         "--unrounded", action="store_true", help="batches unpadded, each its own shape (Classifier.round_rows)"
     )
+    p.add_argument("--compile", action="store_true", help="the model compiled (Classifier.compile)")
     p.add_argument("--out", type=Path)
     args = p.parse_args()
     if not torch.cuda.is_available():
         raise SystemExit("no CUDA GPU here: this benchmark measures the GPU serving path")
-    classifier = load(args.model, args.unrounded)
+    counts = [int(n) for n in args.streams.split(",")]
+    layouts = [tuple(int(v) for v in pn.split("x")) for pn in args.processes.split(",") if pn]
+    most = max([*counts, args.profile or 0, *(n for _, n in layouts)])
+    classifier = load(args.model, args.unrounded, args.compile, most)
     if args.profile:
         import cProfile
         import pstats
@@ -220,14 +233,13 @@ def main() -> None:
             step_rows(classifier, [args.profile], args.seconds, StreamOptions())
         pstats.Stats(profile).sort_stats("tottime").print_stats(30)
         return
-    counts = [int(n) for n in args.streams.split(",")]
-    layouts = [tuple(int(v) for v in pn.split("x")) for pn in args.processes.split(",") if pn]
     report = {
         "model": classifier.name,
         "gpu": torch.cuda.get_device_name(),
         "cpu_cores": len(os.sched_getaffinity(0)),
         "window_s": args.window,
         "batch_rounding": {"rows": classifier.round_rows, "samples": classifier.round_samples},
+        "compiled": args.compile,
         "model_calls": model_rows(classifier, args.window, [int(b) for b in args.batches.split(",")], args.reps),
     }
     if not args.skip_one_process:
@@ -235,7 +247,9 @@ def main() -> None:
         report["server_step_every_hop"] = step_rows(classifier, counts, args.seconds, StreamOptions(steady_hop=0))
     del classifier
     torch.cuda.empty_cache()
-    report["server_step_processes"] = process_rows(args.model, args.unrounded, layouts, args.seconds, StreamOptions())
+    report["server_step_processes"] = process_rows(
+        args.model, args.unrounded, args.compile, layouts, args.seconds, StreamOptions()
+    )
     if args.out:
         args.out.write_text(json.dumps(report, indent=1) + "\n")
 

@@ -4,6 +4,7 @@ calibrated log-probabilities out."""
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +59,7 @@ class Classifier:
         self.open_set = info.calibration.open_set  # log_probs has a column for "none of these languages"
         # ... and a last one, log p(no speech), when the model can tell speech from noise (WhisperLID)
         self.speech_check = has_speech_check(info)
+        self.compiled = False  # the language step compiled (`compile`)
         self._pinned: torch.Tensor | None = None  # the host buffer of _to_device, on a GPU
         # every length in one call (None: on a GPU when the model masks padding): a call per length costs a
         # launch-bound GPU round trip each, while on the CPU the padding is wasted work
@@ -72,6 +74,17 @@ class Classifier:
         device = pick_device(compute)
         model, info = load_model(path, int8 if device.type == "cpu" else False)  # quantised as it loads
         return cls(model, info, device, int8, model_name(path))
+
+    def compile(self) -> bool:
+        """On a GPU, compile the encoder and the language step (torch.compile, batch and length dynamic: one
+        graph for equal-length batches and one for masked ones, compiled on their first calls, so call
+        `warm_up` next); the front end's complex STFT stays eager. Whether it is compiled (not on the CPU, nor a model without
+        the language step)."""
+        if self.device.type != "cuda" or not hasattr(self.model, "hidden"):
+            return False
+        self.model.hidden = torch.compile(self.model.hidden, dynamic=True)
+        self.compiled = True
+        return True
 
     def describe(self) -> dict:
         """The model as a server's hello names it: name, version, languages, open set, where it runs."""
@@ -107,6 +120,9 @@ class Classifier:
             log.warning("out of memory on %s; the model runs on the CPU from now on", self.device)
             self.device = torch.device("cpu")
             self.model = self.model.to(self.device)
+            if self.compiled:  # for the GPU: the eager one again
+                del self.model.hidden
+                self.compiled = False
             self.round_rows, self.round_samples = 1, 1
             torch.cuda.empty_cache()
             return self._log_probs(windows)
@@ -116,18 +132,11 @@ class Classifier:
         past the windows zeros. To a GPU it goes as float16 (half the bytes) through one reused page-locked
         buffer, so the copy is a DMA and not a staged one; the buffer is free again by the next call, whose
         results wait for this one's."""
-        if rows == len(windows) and all(len(w) == samples for w in windows):
-            stacked = np.stack(windows)
-        else:
-            stacked = np.zeros((rows, samples), dtype=np.float32)
-            for row, w in zip(stacked, windows, strict=False):  # rows past the windows stay zeros
-                row[: len(w)] = w
         if self.device.type != "cuda":
-            return torch.from_numpy(stacked).to(self.device)
-        if self._pinned is None or self._pinned.numel() < stacked.size:
-            self._pinned = torch.empty(stacked.size, dtype=torch.float16, pin_memory=True)
-        host = self._pinned[: stacked.size].view(stacked.shape)
-        host.copy_(torch.from_numpy(stacked))  # torch's float16 conversion: numpy's is several times slower
+            return pack_rows(windows, torch.empty(rows, samples)).to(self.device)
+        if self._pinned is None or self._pinned.numel() < rows * samples:
+            self._pinned = torch.empty(rows * samples, dtype=torch.float16, pin_memory=True)
+        host = pack_rows(windows, self._pinned[: rows * samples].view(rows, samples))
         return host.to(self.device, non_blocking=True).float()
 
     @torch.inference_mode()
@@ -160,6 +169,19 @@ class Classifier:
 
 ROUND_ROWS = 32  # on a GPU: ~8% more rows, on average, at a server's typical 200-window step
 ROUND_SAMPLES = SAMPLE_RATE // 2
+
+
+def pack_rows(windows: list[np.ndarray], out: torch.Tensor) -> torch.Tensor:
+    """`out` (rows, samples) with a window in each row, zero-padded after its end, and zeros in the rows past
+    the windows: written in place, a row at a time (torch converts to float16 several times faster than
+    numpy, and no whole float32 batch is made first)."""
+    with warnings.catch_warnings():  # read-only windows (Ray's) are only read
+        warnings.filterwarnings("ignore", "The given NumPy array is not writable")
+        for row, w in zip(out, windows, strict=False):
+            row[: len(w)].copy_(torch.from_numpy(np.asarray(w, dtype=np.float32)))
+            row[len(w) :].zero_()
+    out[len(windows) :].zero_()
+    return out
 
 
 def round_up(n: int, multiple: int) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -125,6 +126,26 @@ def test_tiny_distillation_brings_the_unpadded_step_toward_the_padded_teacher(tm
     model, info = load_model(tmp_path / "run" / "model.safetensors")
     assert isinstance(model, WhisperLID) and info.languages == trainer.languages
     assert info.training["config"]["teacher"] == langid
+
+
+def test_windows_are_packed_in_place_padded_with_zeros_read_only_ones_too():
+    from streamlid.model.classifier import pack_rows
+
+    short, full = np.arange(3, dtype=np.float32) + 1, np.full(5, 0.5, dtype=np.float32)
+    full.flags.writeable = False  # as Ray hands them over
+    out = torch.full((4, 5), 7.0, dtype=torch.float16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert pack_rows([short, full], out) is out
+    assert out.tolist() == [[1, 2, 3, 0, 0], [0.5] * 5, [0] * 5, [0] * 5]
+
+
+def test_compiling_is_for_a_gpu():
+    from streamlid.model.classifier import Classifier
+
+    model = small_lid()
+    classifier = Classifier(model, ModelInfo(["eng", "deu"], model.cfg, model.features, version="test"))
+    assert classifier.compile() is False and not classifier.compiled and "hidden" not in vars(classifier.model)
 
 
 def test_the_classifier_scores_mixed_lengths_in_one_call_as_each_alone():
