@@ -77,14 +77,20 @@ class Classifier:
 
     def compile(self) -> bool:
         """On a GPU, compile the encoder and the language step (torch.compile, batch and length dynamic: one
-        graph for equal-length batches and one for masked ones, compiled on their first calls, so call
-        `warm_up` next); the front end's complex STFT stays eager. Whether it is compiled (not on the CPU, nor a model without
-        the language step)."""
+        graph for equal-length batches and one for masked ones, each compiled on its first call, so call
+        `warm_up` next); the front end's complex STFT stays eager. Whether it is compiled: not on the CPU,
+        nor a model without the language step, nor where compiling fails (a warning, and eager it stays)."""
         if self.device.type != "cuda" or not hasattr(self.model, "hidden"):
             return False
         self.model.hidden = torch.compile(self.model.hidden, dynamic=True)
         self.compiled = True
-        return True
+        try:
+            self.log_probs([np.zeros(SAMPLE_RATE, dtype=np.float32)])
+        except Exception as e:  # torch's compilers raise many kinds: a missing Triton, a failed build
+            log.warning("the model could not be compiled (%s: %s); it runs eager", type(e).__name__, e)
+            del self.model.hidden
+            self.compiled = False
+        return self.compiled
 
     def describe(self) -> dict:
         """The model as a server's hello names it: name, version, languages, open set, where it runs."""

@@ -78,10 +78,13 @@ class Scorer:
         window: float = StreamOptions.window,
         int8: bool | None = None,
         most_windows: int = 1,
+        compiled: bool = False,
     ) -> None:
         if threads:
             torch.set_num_threads(threads)
         self.classifier = Classifier.load(model, compute, int8)
+        if compiled:
+            self.classifier.compile()  # on a GPU
         self.classifier.warm_up(window, most_windows)  # the streams' longest window, a batch's most windows
         self.scoring = 0  # batches being scored now
         favour_model_thread()  # the model runs in a thread beside the replica's event loop
@@ -257,15 +260,17 @@ def application(
     threads: int | None = None,
     scorer_config: dict | None = None,
     int8: bool | None = None,
+    compiled: bool = True,
 ) -> serve.Application:
     """Ingress and Scorer bound together; a GPU per Scorer replica when the cluster has GPUs.
 
-    `scorer_config` overrides Scorer's deployment options (num_replicas, autoscaling_config, ...)."""
+    `compiled`: the model compiled on a GPU replica (Classifier.compile). `scorer_config` overrides
+    Scorer's deployment options (num_replicas, autoscaling_config, ...)."""
     gpus = ray.is_initialized() and ray.cluster_resources().get("GPU", 0) > 0
     actor = {"num_gpus": 1} if gpus and compute != "cpu" else {"num_cpus": 1}
     model = str(model_path(model).resolve()) if model else None  # replicas may run in another directory
     scorer = Scorer.options(**{"ray_actor_options": actor, **(scorer_config or {})}).bind(
-        model, compute, threads, stream_options.window, int8, MAX_BATCH_CALLS * options.max_streams
+        model, compute, threads, stream_options.window, int8, MAX_BATCH_CALLS * options.max_streams, compiled
     )
     return Ingress.bind(scorer, options, stream_options, model or "")
 
