@@ -285,6 +285,9 @@ class AudioSession:
             unknown=o.unknown if fmt.unknown is None else fmt.unknown,
             prefer=o.prefer if fmt.prefer is None else fmt.prefer,
             steady_hop=o.steady_hop if fmt.steady_hop is None else float(fmt.steady_hop),
+            # the server stops reading at its backlog, so a stream's ring holds that and one message at most:
+            # a 30-s ring per stream would be 1.9 MB at 16 kHz, 29 GB for 15,000 streams
+            ring_seconds=min(o.ring_seconds, self.options.backlog_seconds + self.options.max_frame_seconds + 1.0),
         )
         self.format = fmt
         self.stream = LanguageStream(self.classifier, fmt.sample_rate, fmt.channels, options)

@@ -565,6 +565,8 @@ def test_audio_session_is_the_protocol_without_io(random_classifier):
     assert (stream.sample_rate, stream.channels, stream.options.unknown) == (8000, 2, False)
     assert stream.options.prefer == ("deu",) and stream.decider.weights[stream.languages.index("deu")] > 1
     assert stream.options.steady_every == 1  # every hop, as asked
+    # its ring holds what the driver reads before it stops (the backlog and one message), not 30 s
+    assert stream.ring.capacity == (1.0 + options.max_frame_seconds + 1.0) * 8000
     assert json.loads(session.started("s7")) == {
         "type": "started",
         "stream": "s7",
