@@ -19,6 +19,7 @@ import json
 import multiprocessing
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -96,8 +97,13 @@ class TimedScorer:
         return out
 
 
-def step_rows(classifier: Classifier, counts: list[int], seconds: float, options: StreamOptions) -> list[dict]:
-    """N streams, each fed real speech (looped, a different offset each), a tick of one hop at a time."""
+def step_rows(
+    classifier: Classifier, counts: list[int], seconds: float, options: StreamOptions, pipelined: bool = False
+) -> list[dict]:
+    """N streams, each fed real speech (looped, a different offset each), a tick of one hop at a time;
+    `pipelined`: the model's calls in a thread of their own, as `streamlid serve` makes them on a GPU (the
+    model's share then overlaps the rest, so no CPU side is given)."""
+    model_thread = ThreadPoolExecutor(1) if pipelined else None
     speech = np.concatenate([load_mono_16k(p) for p in sorted(SPEECH.glob("*.opus"))[:6]])
     hop = int(options.hop * 16000)
     rows = []
@@ -117,7 +123,7 @@ def step_rows(classifier: Classifier, counts: list[int], seconds: float, options
             t1 = time.perf_counter()
             due = streams
             while due:  # as the server steps: again while adaptive analysis stopped a stream after a window
-                events = score_together(scorer, due)
+                events = score_together(scorer, due, model_thread)
                 windows += sum(e["type"] == "posteriors" for es in events for e in es)
                 due = [s for s in due if s.pending]
             t2 = time.perf_counter()
@@ -134,7 +140,9 @@ def step_rows(classifier: Classifier, counts: list[int], seconds: float, options
             "step_ms_per_tick": round(step_s / len(ticks) * 1000, 1),
             "model_ms_per_tick": round(model_ms, 1),
             "model_calls_per_tick": round(scorer.calls / len(ticks), 2),
-            "cpu_side_ms_per_stream_tick": round(((push_s + step_s) / len(ticks) * 1000 - model_ms) / n, 3),
+            "cpu_side_ms_per_stream_tick": None
+            if pipelined
+            else round(((push_s + step_s) / len(ticks) * 1000 - model_ms) / n, 3),
             "windows_per_s_analysed": round(windows / seconds),
             "real_time": bool(np.percentile(tick, 99) < options.hop),
             "decision_latency_ms_p99": round((options.hop + float(np.percentile(tick, 99))) * 1000, 1),
@@ -155,18 +163,19 @@ def load(model: str | None, unrounded: bool, compiled: bool, most_windows: int) 
     return classifier
 
 
-def _process(model, unrounded, compiled, n, seconds, options, barrier, results) -> None:
+def _process(model, unrounded, compiled, pipelined, n, seconds, options, barrier, results) -> None:
     torch.set_num_threads(1)
     classifier = load(model, unrounded, compiled, n)
     step_rows(classifier, [min(n, 64)], 2.5, options)  # warm-up: CUDA context, allocator
     barrier.wait()
-    results.put(step_rows(classifier, [n], seconds, options)[0])
+    results.put(step_rows(classifier, [n], seconds, options, pipelined)[0])
 
 
 def process_rows(
     model: str | None,
     unrounded: bool,
     compiled: bool,
+    pipelined: bool,
     layouts: list[tuple[int, int]],
     seconds: float,
     options: StreamOptions,
@@ -177,7 +186,9 @@ def process_rows(
     for processes, n in layouts:
         barrier, results = ctx.Barrier(processes), ctx.Queue()
         workers = [
-            ctx.Process(target=_process, args=(model, unrounded, compiled, n, seconds, options, barrier, results))
+            ctx.Process(
+                target=_process, args=(model, unrounded, compiled, pipelined, n, seconds, options, barrier, results)
+            )
             for _ in range(processes)
         ]
         for w in workers:
@@ -216,6 +227,7 @@ def main() -> None:
         "--unrounded", action="store_true", help="batches unpadded, each its own shape (Classifier.round_rows)"
     )
     p.add_argument("--compile", action="store_true", help="the model compiled (Classifier.compile)")
+    p.add_argument("--pipelined", action="store_true", help="the model's calls in a thread of their own")
     p.add_argument("--out", type=Path)
     args = p.parse_args()
     if not torch.cuda.is_available():
@@ -240,15 +252,18 @@ def main() -> None:
         "window_s": args.window,
         "batch_rounding": {"rows": classifier.round_rows, "samples": classifier.round_samples},
         "compiled": args.compile,
+        "pipelined": args.pipelined,
         "model_calls": model_rows(classifier, args.window, [int(b) for b in args.batches.split(",")], args.reps),
     }
     if not args.skip_one_process:
-        report["server_step"] = step_rows(classifier, counts, args.seconds, StreamOptions())
-        report["server_step_every_hop"] = step_rows(classifier, counts, args.seconds, StreamOptions(steady_hop=0))
+        report["server_step"] = step_rows(classifier, counts, args.seconds, StreamOptions(), args.pipelined)
+        report["server_step_every_hop"] = step_rows(
+            classifier, counts, args.seconds, StreamOptions(steady_hop=0), args.pipelined
+        )
     del classifier
     torch.cuda.empty_cache()
     report["server_step_processes"] = process_rows(
-        args.model, args.unrounded, args.compile, layouts, args.seconds, StreamOptions()
+        args.model, args.unrounded, args.compile, args.pipelined, layouts, args.seconds, StreamOptions()
     )
     if args.out:
         args.out.write_text(json.dumps(report, indent=1) + "\n")

@@ -13,6 +13,7 @@ import json
 import os
 from collections import deque
 from collections.abc import Iterable
+from concurrent.futures import Executor
 from dataclasses import asdict, dataclass, replace
 from urllib.parse import parse_qs, urlsplit
 
@@ -231,11 +232,37 @@ class Outbox:
         return out
 
 
-def score_together(classifier: Scorer, streams: list[LanguageStream]) -> list[list[dict]]:
-    """Advance every stream, score all their windows in one call to the model, and complete each stream."""
+def score_together(
+    classifier: Scorer, streams: list[LanguageStream], model_thread: Executor | None = None
+) -> list[list[dict]]:
+    """Advance every stream, score all their windows in one call to the model, and complete each stream.
+
+    With `model_thread` (one thread: a GPU's), the streams go in two halves, each half's call in that
+    thread while the other half advances or completes, so that the GPU's time hides behind the CPU's
+    (each stream's events are the same: a stream's windows stay in one call)."""
+    if model_thread is None or len(streams) < 2:
+        return _complete(streams, *_scored(classifier, streams))
+    half = len(streams) // 2
+    first, second = streams[:half], streams[half:]
+    windows = [s.advance() for s in first]
+    scoring = model_thread.submit(_scores, classifier, windows)
+    second_windows = [s.advance() for s in second]
+    second_scoring = model_thread.submit(_scores, classifier, second_windows)
+    out = _complete(first, windows, scoring.result())
+    return out + _complete(second, second_windows, second_scoring.result())
+
+
+def _scored(classifier: Scorer, streams: list[LanguageStream]) -> tuple[list[list[np.ndarray]], np.ndarray]:
     windows = [s.advance() for s in streams]
+    return windows, _scores(classifier, windows)
+
+
+def _scores(classifier: Scorer, windows: list[list[np.ndarray]]) -> np.ndarray:
     flat = [w for ws in windows for w in ws]
-    scores = classifier.log_probs(flat) if flat else np.zeros((0, 0), dtype=np.float32)
+    return classifier.log_probs(flat) if flat else np.zeros((0, 0), dtype=np.float32)
+
+
+def _complete(streams: list[LanguageStream], windows: list[list[np.ndarray]], scores: np.ndarray) -> list[list[dict]]:
     out, k = [], 0
     for stream, ws in zip(streams, windows, strict=True):
         out.append(stream.complete(scores[k : k + len(ws)]))
@@ -285,6 +312,9 @@ class AudioSession:
             unknown=o.unknown if fmt.unknown is None else fmt.unknown,
             prefer=o.prefer if fmt.prefer is None else fmt.prefer,
             steady_hop=o.steady_hop if fmt.steady_hop is None else float(fmt.steady_hop),
+            # the server stops reading at its backlog, so a stream's ring holds that and one message at most:
+            # a 30-s ring per stream would be 1.9 MB at 16 kHz, 29 GB for 15,000 streams
+            ring_seconds=min(o.ring_seconds, self.options.backlog_seconds + self.options.max_frame_seconds + 1.0),
         )
         self.format = fmt
         self.stream = LanguageStream(self.classifier, fmt.sample_rate, fmt.channels, options)

@@ -565,6 +565,8 @@ def test_audio_session_is_the_protocol_without_io(random_classifier):
     assert (stream.sample_rate, stream.channels, stream.options.unknown) == (8000, 2, False)
     assert stream.options.prefer == ("deu",) and stream.decider.weights[stream.languages.index("deu")] > 1
     assert stream.options.steady_every == 1  # every hop, as asked
+    # its ring holds what the driver reads before it stops (the backlog and one message), not 30 s
+    assert stream.ring.capacity == (1.0 + options.max_frame_seconds + 1.0) * 8000
     assert json.loads(session.started("s7")) == {
         "type": "started",
         "stream": "s7",
@@ -586,3 +588,48 @@ def test_audio_session_is_the_protocol_without_io(random_classifier):
     with pytest.raises(ProtocolError):
         session.receive(json.dumps({"type": "start"}))  # only stop is allowed after start
     assert session.receive(json.dumps({"type": "stop"})) is False
+
+
+def test_a_step_with_a_model_thread_scores_two_halves_there_with_the_same_events(random_classifier, speech_16k):
+    """On a GPU a step's model calls run in a thread of their own, one per half of the streams, while the
+    other half advances or completes: every stream's events are what the one-call step gives."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from streamlid.serving.protocol import score_together
+
+    class Threads:  # the real model, noting the thread of each call
+        languages, open_set, speech_check = random_classifier.languages, False, False
+
+        def __init__(self) -> None:
+            self.threads: list[str] = []
+
+        def log_probs(self, windows):
+            self.threads.append(threading.current_thread().name)
+            return random_classifier.log_probs(windows)
+
+    offsets = [0, 8000, 20000, 36000, 50000]
+    runs = []
+    with ThreadPoolExecutor(1, thread_name_prefix="gpu") as pool:
+        for model_thread in (None, pool):
+            scorer = Threads()
+            streams = [LanguageStream(scorer) for _ in offsets]
+            events = [[] for _ in offsets]
+            for start in range(0, 64000, 4000):
+                for s, off in zip(streams, offsets, strict=True):
+                    s.write(speech_16k[off + start : off + start + 4000])
+                due = streams
+                while due:
+                    for i, es in enumerate(score_together(scorer, due, model_thread)):
+                        events[streams.index(due[i])] += es
+                    due = [s for s in due if s.pending]
+            runs.append((events, scorer.threads))
+    (alone, main), (halves, threads) = runs
+    assert set(main) == {threading.current_thread().name} and set(threads) == {"gpu_0"}
+    assert len(threads) > len(main)  # a call per half (with windows) a step
+    for a, b in zip(alone, halves, strict=True):
+        assert [(e["type"], e["seq"]) for e in a] == [(e["type"], e["seq"]) for e in b]
+        assert any(e["type"] == "posteriors" for e in a)
+        for x, y in zip(a, b, strict=True):
+            if x["type"] == "posteriors":
+                assert np.allclose(list(x["probs"].values()), list(y["probs"].values()), atol=1e-3)
