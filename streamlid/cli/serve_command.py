@@ -29,8 +29,8 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
         "--compile",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="on a GPU, compile the model (torch.compile) before serving: 1.8x the windows per second on an"
-        " H100 for about a minute more start-up (BENCHMARKS.md); nothing on the CPU [on]",
+        help="on a GPU, compile the model (torch.compile) before serving: 1.5x the windows per second on an"
+        " H100, for about 50 s more start-up (BENCHMARKS.md); nothing on the CPU [on]",
     )
 
 
