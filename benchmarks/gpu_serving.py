@@ -234,7 +234,8 @@ def main() -> None:
         raise SystemExit("no CUDA GPU here: this benchmark measures the GPU serving path")
     counts = [int(n) for n in args.streams.split(",")]
     layouts = [tuple(int(v) for v in pn.split("x")) for pn in args.processes.split(",") if pn]
-    most = max([*counts, args.profile or 0, *(n for _, n in layouts)])
+    # the main process's warm-up: for the batches it scores itself (each process warms up for its own)
+    most = max([*([] if args.skip_one_process else counts), args.profile or 0, 1])
     classifier = load(args.model, args.unrounded, args.compile, most)
     if args.profile:
         import cProfile
