@@ -101,8 +101,8 @@ def step_rows(
     classifier: Classifier, counts: list[int], seconds: float, options: StreamOptions, pipelined: bool = False
 ) -> list[dict]:
     """N streams, each fed real speech (looped, a different offset each), a tick of one hop at a time;
-    `pipelined`: the model's calls in a thread of their own, as `streamlid serve` makes them on a GPU (the
-    model's share then overlaps the rest, so no CPU side is given)."""
+    `pipelined`: the model's calls in a thread of their own, half the streams at a time (score_together's
+    model_thread; the model's share then overlaps the rest, so no CPU side is given)."""
     model_thread = ThreadPoolExecutor(1) if pipelined else None
     speech = np.concatenate([load_mono_16k(p) for p in sorted(SPEECH.glob("*.opus"))[:6]])
     hop = int(options.hop * 16000)

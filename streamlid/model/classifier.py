@@ -84,8 +84,9 @@ class Classifier:
             return False
         self.model.hidden = torch.compile(self.model.hidden, dynamic=True)
         self.compiled = True
-        try:
+        try:  # both graphs: one length, and two (masked)
             self.log_probs([np.zeros(SAMPLE_RATE, dtype=np.float32)])
+            self.log_probs([np.zeros(n, dtype=np.float32) for n in (SAMPLE_RATE, SAMPLE_RATE // 2)])
         except Exception as e:  # torch's compilers raise many kinds: a missing Triton, a failed build
             log.warning("the model could not be compiled (%s: %s); it runs eager", type(e).__name__, e)
             del self.model.hidden

@@ -238,8 +238,9 @@ def score_together(
     """Advance every stream, score all their windows in one call to the model, and complete each stream.
 
     With `model_thread` (one thread: a GPU's), the streams go in two halves, each half's call in that
-    thread while the other half advances or completes, so that the GPU's time hides behind the CPU's
-    (each stream's events are the same: a stream's windows stay in one call)."""
+    thread while the other half advances or completes, so that the GPU's time can hide behind the CPU's
+    (each stream's events are the same: a stream's windows stay in one call). The server does not use it
+    yet: it is measured first (benchmarks/gpu_serving.py --pipelined)."""
     if model_thread is None or len(streams) < 2:
         return _complete(streams, *_scored(classifier, streams))
     half = len(streams) // 2

@@ -131,9 +131,6 @@ class LiveServer:
         self.streams: dict[str, dict] = {}  # id -> description and the latest decision/posteriors
         self.audio: dict[str, LanguageStream] = {}  # the audio-in streams the scoring loop drives
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="streamlid-model")
-        # on a GPU the model's calls run in a thread of their own, beside the step's CPU work (score_together)
-        gpu = self.model["compute"] == "cuda"
-        self.gpu_thread = ThreadPoolExecutor(1, thread_name_prefix="streamlid-gpu") if gpu else None
         favour_model_thread()  # the event loop, busy with every connection, would starve the model thread
         self.server: Server | Connections | None = None
         self._next_id = 0
@@ -192,8 +189,6 @@ class LiveServer:
             self.server.close()
             await self.server.wait_closed()
         self.executor.shutdown(wait=True)
-        if self.gpu_thread:
-            self.gpu_thread.shutdown(wait=True)
 
     # -- the feed ---------------------------------------------------------------------------------
     def open_stream(self, label: str, sample_rate: int, channels: int, languages: list[str]) -> str:
@@ -247,7 +242,7 @@ class LiveServer:
             batch = list(self.audio.items())
             try:
                 results = await loop.run_in_executor(
-                    self.executor, score_together, self.classifier, [s for _, s in batch], self.gpu_thread
+                    self.executor, score_together, self.classifier, [s for _, s in batch]
                 )
             except Exception:  # a model failure must not stop the server; it is logged and the step skipped
                 log.exception("scoring failed")

@@ -591,8 +591,8 @@ def test_audio_session_is_the_protocol_without_io(random_classifier):
 
 
 def test_a_step_with_a_model_thread_scores_two_halves_there_with_the_same_events(random_classifier, speech_16k):
-    """On a GPU a step's model calls run in a thread of their own, one per half of the streams, while the
-    other half advances or completes: every stream's events are what the one-call step gives."""
+    """Given a model thread (a GPU's), a step's model calls run there, one per half of the streams, while
+    the other half advances or completes: every stream's events are what the one-call step gives."""
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
