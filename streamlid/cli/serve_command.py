@@ -30,7 +30,7 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="on a GPU, compile the model (torch.compile) before serving: 1.5x the windows per second on an"
-        " H100, for about 50 s more start-up (BENCHMARKS.md); nothing on the CPU [on]",
+        " H100, for about 30 s more start-up (BENCHMARKS.md); nothing on the CPU [on]",
     )
 
 
@@ -42,7 +42,9 @@ def run(args: argparse.Namespace) -> int:
     streams = stream_options(args, languages, classifier.languages)
     if args.compile:
         classifier.compile()  # compiled by the warm-up's calls
-    classifier.warm_up(streams.window, options.max_streams)  # a step scores a window per stream at most
+    # a step's windows: one a stream, or two while adaptive analysis has none agreeing yet (a backlog's more
+    # pay for their first call once)
+    classifier.warm_up(streams.window, 2 * options.max_streams)
     server = LiveServer(classifier, options, streams, str(args.model or ""))
     return asyncio.run(_serve_until_signal(server))
 

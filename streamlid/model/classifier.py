@@ -4,7 +4,7 @@ calibrated log-probabilities out."""
 from __future__ import annotations
 
 import logging
-import warnings
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +61,7 @@ class Classifier:
         self.speech_check = has_speech_check(info)
         self.compiled = False  # the language step compiled (`compile`)
         self._pinned: torch.Tensor | None = None  # the host buffer of _to_device, on a GPU
+        self._gpu_turn = threading.Lock()  # one call at a time uses it
         # every length in one call (None: on a GPU when the model masks padding): a call per length costs a
         # launch-bound GPU round trip each, while on the CPU the padding is wasted work
         self.one_call: bool | None = None
@@ -89,9 +90,13 @@ class Classifier:
             self.log_probs([np.zeros(n, dtype=np.float32) for n in (SAMPLE_RATE, SAMPLE_RATE // 2)])
         except Exception as e:  # torch's compilers raise many kinds: a missing Triton, a failed build
             log.warning("the model could not be compiled (%s: %s); it runs eager", type(e).__name__, e)
-            del self.model.hidden
-            self.compiled = False
+            self._uncompile()
         return self.compiled
+
+    def _uncompile(self) -> None:
+        if self.compiled:
+            vars(self.model).pop("hidden", None)  # the class's eager method shows again
+            self.compiled = False
 
     def describe(self) -> dict:
         """The model as a server's hello names it: name, version, languages, open set, where it runs."""
@@ -112,24 +117,31 @@ class Classifier:
         if self.round_rows == 1:
             return
         longest_samples = round_up(int(longest * SAMPLE_RATE), self.round_samples)
-        for rows in range(self.round_rows, round_up(max(most_windows, 1), self.round_rows) + 1, self.round_rows):
-            for n in range(self.round_samples, longest_samples + 1, self.round_samples):
-                self.log_probs([np.zeros(n, dtype=np.float32)] * rows)
-                self.log_probs([np.zeros(n if i % 2 else n // 2, dtype=np.float32) for i in range(rows)])
+        step, most = self.round_samples, round_up(max(most_windows, 1), self.round_rows)
+        for rows in range(self.round_rows, most + 1, self.round_rows):
+            for n in range(step, longest_samples + 1, step):
+                full, half = np.zeros(n, dtype=np.float32), np.zeros(n // 2, dtype=np.float32)
+                for batch in ([full] * rows, [full if i % 2 else half for i in range(rows)]):
+                    if self.round_rows == 1:  # out of GPU memory: on the CPU now, with nothing to warm up
+                        return
+                    self.log_probs(batch)
 
     def log_probs(self, windows: list[np.ndarray]) -> np.ndarray:
-        """Scores; a GPU that runs out of memory is given up for the CPU, with one warning (logging)."""
+        """Scores; a GPU that runs out of memory is given up for the CPU, with one warning (logging). Safe
+        from several threads (`listen --serve` scores from two): on a GPU the calls take turns, as they
+        share the page-locked buffer."""
         try:
-            return self._log_probs(windows)
+            if self.device.type != "cuda":
+                return self._log_probs(windows)
+            with self._gpu_turn:
+                return self._log_probs(windows)
         except torch.OutOfMemoryError:
             if self.device.type == "cpu":
                 raise
             log.warning("out of memory on %s; the model runs on the CPU from now on", self.device)
             self.device = torch.device("cpu")
             self.model = self.model.to(self.device)
-            if self.compiled:  # for the GPU: the eager one again
-                del self.model.hidden
-                self.compiled = False
+            self._uncompile()  # compiled for the GPU: the eager one again
             self.round_rows, self.round_samples = 1, 1
             torch.cuda.empty_cache()
             return self._log_probs(windows)
@@ -182,11 +194,10 @@ def pack_rows(windows: list[np.ndarray], out: torch.Tensor) -> torch.Tensor:
     """`out` (rows, samples) with a window in each row, zero-padded after its end, and zeros in the rows past
     the windows: written in place, a row at a time (torch converts to float16 several times faster than
     numpy, and no whole float32 batch is made first)."""
-    with warnings.catch_warnings():  # read-only windows (Ray's) are only read
-        warnings.filterwarnings("ignore", "The given NumPy array is not writable")
-        for row, w in zip(out, windows, strict=False):
-            row[: len(w)].copy_(torch.from_numpy(np.asarray(w, dtype=np.float32)))
-            row[len(w) :].zero_()
+    for row, w in zip(out, windows, strict=False):
+        x = np.ascontiguousarray(w, dtype=np.float32)
+        row[: len(x)].copy_(torch.from_numpy(x if x.flags.writeable else x.copy()))  # Ray's are read-only
+        row[len(x) :].zero_()
     out[len(windows) :].zero_()
     return out
 

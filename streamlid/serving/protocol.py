@@ -237,7 +237,8 @@ def score_together(
 ) -> list[list[dict]]:
     """Advance every stream, score all their windows in one call to the model, and complete each stream.
 
-    With `model_thread` (one thread: a GPU's), the streams go in two halves, each half's call in that
+    With `model_thread` (one thread: a GPU's, not the one this runs in, which would wait on itself), the
+    streams go in two halves, each half's call in that
     thread while the other half advances or completes, so that the GPU's time can hide behind the CPU's
     (each stream's events are the same: a stream's windows stay in one call). The server does not use it
     yet: it is measured first (benchmarks/gpu_serving.py --pipelined)."""
@@ -271,8 +272,16 @@ def _complete(streams: list[LanguageStream], windows: list[list[np.ndarray]], sc
     return out
 
 
+def server_stream_options(stream_options: StreamOptions, options: ServerOptions) -> StreamOptions:
+    """The stream options a server's streams get: its ring holds what the server reads before it stops
+    (its backlog and one message), not `ring_seconds` (30 s would be 1.9 MB a 16-kHz stream, 29 GB for
+    15,000 of them)."""
+    ring = min(stream_options.ring_seconds, options.backlog_seconds + options.max_frame_seconds + 1.0)
+    return replace(stream_options, ring_seconds=ring)
+
+
 def settings(stream_options: StreamOptions, options: ServerOptions) -> dict:
-    s = asdict(stream_options)
+    s = asdict(server_stream_options(stream_options, options))
     return {
         "stream": {**s, "languages": list(s["languages"]) if s["languages"] else None},
         "formats": list(FORMATS),
@@ -306,16 +315,13 @@ class AudioSession:
             raise ProtocolError("the server is shutting down")
         if streams_open >= self.options.max_streams:
             raise ProtocolError(f"the server is at its limit of {self.options.max_streams} audio streams")
-        o = self.stream_options
+        o = server_stream_options(self.stream_options, self.options)
         options = replace(
             o,
             languages=fmt.languages or o.languages,
             unknown=o.unknown if fmt.unknown is None else fmt.unknown,
             prefer=o.prefer if fmt.prefer is None else fmt.prefer,
             steady_hop=o.steady_hop if fmt.steady_hop is None else float(fmt.steady_hop),
-            # the server stops reading at its backlog, so a stream's ring holds that and one message at most:
-            # a 30-s ring per stream would be 1.9 MB at 16 kHz, 29 GB for 15,000 streams
-            ring_seconds=min(o.ring_seconds, self.options.backlog_seconds + self.options.max_frame_seconds + 1.0),
         )
         self.format = fmt
         self.stream = LanguageStream(self.classifier, fmt.sample_rate, fmt.channels, options)

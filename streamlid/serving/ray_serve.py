@@ -54,6 +54,9 @@ AUTOSCALING = {
     "downscale_delay_s": 60,
 }
 MAX_BATCH_CALLS = 32  # calls merged into one forward pass
+# a GPU replica warms up for batches of up to this many windows before it serves (larger ones pay for their
+# first call once): each 32 more rows are 8 more first calls at start-up, which a replacement replica waits for
+WARM_UP_WINDOWS = 512
 BATCH_WAIT_S = 0.005  # how long a batch waits for more calls once it has one
 QUIET = {"enable_access_log": False}  # a line per scoring call would cost more than the call
 RETRYABLE = (RayActorError, ReplicaUnavailableError, DeploymentUnavailableError)
@@ -78,7 +81,7 @@ class Scorer:
         window: float = StreamOptions.window,
         int8: bool | None = None,
         most_windows: int = 1,
-        compiled: bool = False,
+        compiled: bool = True,
     ) -> None:
         if threads:
             torch.set_num_threads(threads)
@@ -270,7 +273,7 @@ def application(
     actor = {"num_gpus": 1} if gpus and compute != "cpu" else {"num_cpus": 1}
     model = str(model_path(model).resolve()) if model else None  # replicas may run in another directory
     scorer = Scorer.options(**{"ray_actor_options": actor, **(scorer_config or {})}).bind(
-        model, compute, threads, stream_options.window, int8, MAX_BATCH_CALLS * options.max_streams, compiled
+        model, compute, threads, stream_options.window, int8, WARM_UP_WINDOWS, compiled
     )
     return Ingress.bind(scorer, options, stream_options, model or "")
 

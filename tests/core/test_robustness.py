@@ -209,6 +209,17 @@ def test_out_of_memory_on_the_gpu_falls_back_to_the_cpu_with_one_warning(caplog,
     np.testing.assert_allclose(second, expected, atol=1e-5)
 
 
+def test_out_of_memory_while_warming_up_stops_the_warm_up_on_the_cpu(caplog):
+    model, info = random_crnn(TINY)
+    gpu = Classifier(OutOfMemoryOffCpu(model), info, "meta")
+    gpu.round_rows, gpu.round_samples = 4, 12000  # a GPU's rounding, as on CUDA
+    calls = []
+    model.register_forward_hook(lambda m, args, out: calls.append(args[0].shape))
+    gpu.warm_up(2.0, most_windows=12)
+    assert gpu.device.type == "cpu" and gpu.round_rows == 1
+    assert len(calls) == 1  # the call that ran out of memory, again on the CPU; then nothing left to warm
+
+
 def test_out_of_memory_on_the_cpu_is_not_hidden(speech_16k):
     info = random_crnn(TINY)[1]
 

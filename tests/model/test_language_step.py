@@ -128,16 +128,16 @@ def test_tiny_distillation_brings_the_unpadded_step_toward_the_padded_teacher(tm
     assert info.training["config"]["teacher"] == langid
 
 
-def test_windows_are_packed_in_place_padded_with_zeros_read_only_ones_too():
+def test_windows_are_packed_in_place_padded_with_zeros_views_and_read_only_ones_too():
     from streamlid.model.classifier import pack_rows
 
-    short, full = np.arange(3, dtype=np.float32) + 1, np.full(5, 0.5, dtype=np.float32)
+    short, full = (np.arange(3, dtype=np.float32) + 1)[::-1], np.full(5, 0.5, dtype=np.float32)  # a view too
     full.flags.writeable = False  # as Ray hands them over
     out = torch.full((4, 5), 7.0, dtype=torch.float16)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert pack_rows([short, full], out) is out
-    assert out.tolist() == [[1, 2, 3, 0, 0], [0.5] * 5, [0] * 5, [0] * 5]
+    assert out.tolist() == [[3, 2, 1, 0, 0], [0.5] * 5, [0] * 5, [0] * 5]
 
 
 def test_compiling_is_for_a_gpu():

@@ -32,6 +32,7 @@ from streamlid.serving.protocol import (
     parse_host_port,
     parse_message,
     parse_start,
+    settings,
 )
 from streamlid.serving.server import LiveServer
 
@@ -567,6 +568,7 @@ def test_audio_session_is_the_protocol_without_io(random_classifier):
     assert stream.options.steady_every == 1  # every hop, as asked
     # its ring holds what the driver reads before it stops (the backlog and one message), not 30 s
     assert stream.ring.capacity == (1.0 + options.max_frame_seconds + 1.0) * 8000
+    assert settings(StreamOptions(), options)["stream"]["ring_seconds"] == stream.options.ring_seconds  # hello's
     assert json.loads(session.started("s7")) == {
         "type": "started",
         "stream": "s7",
