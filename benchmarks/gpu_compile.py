@@ -65,10 +65,11 @@ def main() -> None:
     @torch.inference_mode()
     def scores(form: str, wav: torch.Tensor, lengths: list[int] | None, bf16: bool = True) -> torch.Tensor:
         model.hidden = forms[form]
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16):
-            out = torch.log_softmax(model.scores(wav, lengths)[0].float(), -1)
-        model.hidden = forms["eager"]
-        return out
+        try:
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16):
+                return torch.log_softmax(model.scores(wav, lengths)[0].float(), -1)
+        finally:
+            model.hidden = forms["eager"]
 
     full = int(args.window * SAMPLE_RATE)
     rng = np.random.default_rng(0)

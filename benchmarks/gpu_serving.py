@@ -149,6 +149,8 @@ def step_rows(
         }
         print(row, flush=True)
         rows.append(row)
+    if model_thread:
+        model_thread.shutdown()
     return rows
 
 
