@@ -32,8 +32,12 @@ def main() -> None:
     p.add_argument("--model", default=None)
     p.add_argument("--window", type=float, default=2.0)
     p.add_argument("--most-windows", type=int, default=256, help="the warm-up's largest batch [%(default)s]")
+    p.add_argument("--compile", action="store_true", help="the model compiled first, as serve runs it")
     args = p.parse_args()
     classifier = Classifier.load(args.model, "cuda")
+    t = time.perf_counter()
+    if args.compile:
+        print(f"compiled: {classifier.compile()} in {time.perf_counter() - t:.1f} s")
     t = time.perf_counter()
     classifier.warm_up(args.window, args.most_windows)
     print(f"warm-up: {time.perf_counter() - t:.2f} s")
