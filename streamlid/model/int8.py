@@ -7,6 +7,7 @@ import copy
 import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Protocol
 
 import torch
 from torch import nn
@@ -56,7 +57,17 @@ def unpack_int8(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
-def load_packed_state(model: nn.Module, state: dict[str, torch.Tensor], int8_layers: tuple[str, ...] = ()) -> None:
+class Tensors(Protocol):
+    """Named tensors taken out one at a time: a dict, or format.TensorFile (read from the file as taken)."""
+
+    def __iter__(self) -> Iterator[str]: ...
+
+    def __contains__(self, name: object) -> bool: ...
+
+    def pop(self, name: str) -> torch.Tensor: ...
+
+
+def load_packed_state(model: nn.Module, state: Tensors, int8_layers: tuple[str, ...] = ()) -> None:
     """load_state_dict for pack_int8's output, one tensor at a time, emptying `state` as it goes: the
     model's float32 weights are never held twice, nor the file's beside them (for streamlid-v3 that was 80
     MB less peak memory than unpack_int8 + load_state_dict). The Linear layers named in `int8_layers` are
@@ -78,7 +89,7 @@ def load_packed_state(model: nn.Module, state: dict[str, torch.Tensor], int8_lay
             _load(target, key, state)
 
 
-def _load(target: dict[str, torch.Tensor], key: str, state: dict[str, torch.Tensor]) -> None:
+def _load(target: dict[str, torch.Tensor], key: str, state: Tensors) -> None:
     """One tensor from `state` into the model's (taken out of both: a weight int8 replaces must be free)."""
     value, into = state.pop(key), target.pop(key)
     if value.shape != into.shape:
