@@ -28,7 +28,7 @@ import torch
 from streamlid.core.audio import load_mono_16k
 from streamlid.core.stream import LanguageStream, StreamOptions
 from streamlid.model.classifier import Classifier
-from streamlid.serving.protocol import score_together
+from streamlid.serving.protocol import score_together, step_windows
 
 SPEECH = Path(__file__).resolve().parents[1] / "tests/fixtures/speech/real/commonvoice/deu"
 
@@ -154,14 +154,14 @@ def step_rows(
     return rows
 
 
-def load(model: str | None, unrounded: bool, compiled: bool, most_windows: int) -> Classifier:
-    """The classifier as `streamlid serve` makes it, warmed up for batches of up to `most_windows`."""
+def load(model: str | None, unrounded: bool, compiled: bool, streams: int) -> Classifier:
+    """The classifier as `streamlid serve` makes it, warmed up for steps of up to `streams` streams."""
     classifier = Classifier.load(model, "cuda")
     if unrounded:  # every batch its own shape, as before the rounding
         classifier.round_rows = classifier.round_samples = 1
     if compiled:
         classifier.compile()
-    classifier.warm_up(StreamOptions.window, most_windows)
+    classifier.warm_up(StreamOptions.window, step_windows(streams))
     return classifier
 
 
@@ -236,9 +236,9 @@ def main() -> None:
         raise SystemExit("no CUDA GPU here: this benchmark measures the GPU serving path")
     counts = [int(n) for n in args.streams.split(",")]
     layouts = [tuple(int(v) for v in pn.split("x")) for pn in args.processes.split(",") if pn]
-    # the main process's warm-up: for the batches it scores itself (each process warms up for its own)
-    most = max([*([] if args.skip_one_process else counts), args.profile or 0, 1])
-    classifier = load(args.model, args.unrounded, args.compile, most)
+    # the main process warms up for the steps it scores itself (each process warms up for its own)
+    most_streams = max([*([] if args.skip_one_process else counts), args.profile or 0, 1])
+    classifier = load(args.model, args.unrounded, args.compile, most_streams)
     if args.profile:
         import cProfile
         import pstats

@@ -8,6 +8,7 @@ import asyncio
 import signal
 import sys
 
+from ..serving.protocol import step_windows
 from ..serving.server import LiveServer
 from .options import UsageError, add_model_options, add_server_options, load_classifier, server_options, stream_options
 
@@ -42,9 +43,7 @@ def run(args: argparse.Namespace) -> int:
     streams = stream_options(args, languages, classifier.languages)
     if args.compile:
         classifier.compile()  # compiled by the warm-up's calls
-    # a step's windows: one a stream, or two while adaptive analysis has none agreeing yet (a backlog's more
-    # pay for their first call once)
-    classifier.warm_up(streams.window, 2 * options.max_streams)
+    classifier.warm_up(streams.window, step_windows(options.max_streams))
     server = LiveServer(classifier, options, streams, str(args.model or ""))
     return asyncio.run(_serve_until_signal(server))
 

@@ -238,25 +238,24 @@ def score_together(
     """Advance every stream, score all their windows in one call to the model, and complete each stream.
 
     With `model_thread` (one thread: a GPU's, not the one this runs in, which would wait on itself), the
-    streams go in two halves, each half's call in that
-    thread while the other half advances or completes, so that the GPU's time can hide behind the CPU's
-    (each stream's events are the same: a stream's windows stay in one call). The server does not use it
-    yet: it is measured first (benchmarks/gpu_serving.py --pipelined)."""
+    streams go in two halves, each half's call in that thread while the other half advances or completes,
+    so that the GPU's time can hide behind the CPU's (each stream's events are the same: a stream's windows
+    stay in one call). The server does not use it yet: it is measured first (gpu_serving.py --pipelined)."""
     if model_thread is None or len(streams) < 2:
-        return _complete(streams, *_scored(classifier, streams))
-    half = len(streams) // 2
-    first, second = streams[:half], streams[half:]
-    windows = [s.advance() for s in first]
-    scoring = model_thread.submit(_scores, classifier, windows)
-    second_windows = [s.advance() for s in second]
-    second_scoring = model_thread.submit(_scores, classifier, second_windows)
-    out = _complete(first, windows, scoring.result())
-    return out + _complete(second, second_windows, second_scoring.result())
+        windows = [s.advance() for s in streams]
+        return _complete(streams, windows, _scores(classifier, windows))
+    scoring = []
+    for part in (streams[: len(streams) // 2], streams[len(streams) // 2 :]):
+        windows = [s.advance() for s in part]
+        scoring.append((part, windows, model_thread.submit(_scores, classifier, windows)))
+    return [events for part, windows, scores in scoring for events in _complete(part, windows, scores.result())]
 
 
-def _scored(classifier: Scorer, streams: list[LanguageStream]) -> tuple[list[list[np.ndarray]], np.ndarray]:
-    windows = [s.advance() for s in streams]
-    return windows, _scores(classifier, windows)
+def step_windows(streams: int) -> int:
+    """The most windows a step of `streams` streams usually sends the model (what a server warms up for):
+    one a stream, or two while adaptive analysis has none agreeing yet (a backlog's more pay for their
+    first call once)."""
+    return 2 * streams
 
 
 def _scores(classifier: Scorer, windows: list[list[np.ndarray]]) -> np.ndarray:
