@@ -22,6 +22,7 @@ The speech check: with a model that has one (`speech_check`), a window the model
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass, field, replace
 from typing import Protocol
@@ -32,7 +33,7 @@ from .audio import SAMPLE_RATE, RecentAudio, Resampler, RingBuffer, to_float_mon
 from .events import check_fields, probs_dict, rounded, top_list
 from .languages import name
 from .smoothing import SILENCE, SPEECH_CONFIDENT, SPEECH_UNCERTAIN, SPEECH_UNKNOWN, Decider, SmoothingOptions
-from .vad import VadGate, VadOptions
+from .vad import Run, VadGate, VadOptions
 
 
 @dataclass(frozen=True)
@@ -162,7 +163,8 @@ class LanguageStream:
         self._since_window = 0
         self._skipped = 0  # windows skipped since the last analysed one
         self._agreeing = 0  # windows in a row that agreed with a confident decision; 2: it is steady
-        self._labelled: deque[tuple[np.ndarray, bool]] = deque()  # VAD frames not yet taken in
+        self._labelled: deque[Run] = deque()  # VAD runs not yet taken in
+        self._speech_samples = 0
         self._flushed = False
         self._silence_run = 0
         self._in_speech = False
@@ -282,7 +284,9 @@ class LanguageStream:
         # a window can be skipped only once two scored windows agree: until the queued ones could make
         # that so, the next is due whatever their scores, and more windows go to the model in one call
         while self._labelled and not (adaptive and self._windows and self._agreeing + len(self._windows) >= 2):
-            self._frame(*self._labelled.popleft())
+            rest = self._take(self._labelled.popleft())
+            if rest:
+                self._labelled.appendleft(rest)
         if last and not self._labelled:
             self._end_of_speech(final=True)
         return list(self._windows)  # kept until `complete`: an interrupted step loses no window
@@ -345,26 +349,42 @@ class LanguageStream:
                 }
             )
 
-    def _frame(self, frame: np.ndarray, speech: bool, level: float) -> None:
+    def _take(self, run: Run) -> Run | None:
+        """Take in the frames of `run` up to the first at which something happens (speech starts or ends,
+        a window is due, a pause is long enough, a level event is due); return the rest of the run."""
         o = self.options
-        self._samples += frame.size
+        n = len(run.levels)
+        frame = run.audio.size // n
+        k = n  # frames to take in now
+        if o.level_interval > 0:
+            k = min(k, frames_until(self._samples, self._level_next * SAMPLE_RATE, frame))
+        if run.speech != self._in_speech:
+            k = 1
+        elif run.speech:
+            window = frames_until(self._speech.size, o.min_window * SAMPLE_RATE, frame)
+            k = min(k, max(window, frames_until(self._since_window, o.hop * SAMPLE_RATE, frame)))
+        elif self._speech.size:
+            k = min(k, frames_until(self._silence_run, o.reset_after * SAMPLE_RATE, frame))
+        audio, level = run.audio[: k * frame], float(run.levels[k - 1])
+        self._samples += audio.size
         # the level of the frame being labelled: the VAD labels frames up to a chunk (plus onset) after it
         # measured them, so its latest measurement would make events depend on the chunk size
         self._level_db = level
         if o.level_interval > 0:
-            self._level_peak = max(self._level_peak, self._level_db)
+            self._level_peak = max(self._level_peak, float(run.levels[:k].max()))
             if self.t >= self._level_next:
                 self._pending.append(
                     {
                         "type": "level",
                         "t": rounded(self.t, 3),
                         "level_db": rounded(self._level_peak, 1),
-                        "speech": speech,
+                        "speech": run.speech,
                     }
                 )
                 self._level_next, self._level_peak = self.t + o.level_interval, -120.0
-        if not speech:
-            self._silence_run += frame.size
+        rest = Run(run.audio[k * frame :], run.speech, run.levels[k:]) if k < n else None
+        if not run.speech:
+            self._silence_run += audio.size
             if self._in_speech:
                 self._end_of_speech()
             if self._silence_run >= o.reset_after * SAMPLE_RATE and self._speech.size:
@@ -372,22 +392,23 @@ class LanguageStream:
                 self._since_window = 0
                 self._agreeing = 0
                 self._pending.append(Pause())
-            return
+            return rest
         if not self._in_speech:
             self._in_speech = True
             self._agreeing = 0  # a new utterance is analysed every hop until it agrees again
             self._pending.append(
                 {
                     "type": "vad",
-                    "t": rounded(self.t - frame.size / SAMPLE_RATE, 3),
+                    "t": rounded(self.t - audio.size / SAMPLE_RATE, 3),
                     "speech": True,
                     "level_db": rounded(self._level_db, 1),
                 }
             )
         self._silence_run = 0
-        self.stats.speech_seconds += frame.size / SAMPLE_RATE
-        self._speech.append(frame)
-        self._since_window += frame.size
+        self._speech_samples += audio.size
+        self.stats.speech_seconds = self._speech_samples / SAMPLE_RATE
+        self._speech.append(audio)
+        self._since_window += audio.size
         if self._speech.size >= o.min_window * SAMPLE_RATE and self._since_window >= o.hop * SAMPLE_RATE:
             if self._agreeing >= 2 and self._skipped + 1 < o.steady_every:
                 self._skipped += 1
@@ -395,6 +416,7 @@ class LanguageStream:
                 self._since_window = 0
             else:
                 self._queue_window()
+        return rest
 
     def _queue_window(self) -> None:
         self._windows.append(self._speech.view().copy())
@@ -559,6 +581,11 @@ class LanguageStream:
             stats=self.stats.to_dict(),
         )
         return out
+
+
+def frames_until(have: int, need: float, frame: int) -> int:
+    """Frames of `frame` samples that take `have` samples to at least `need` (at least one)."""
+    return max(1, math.ceil((need - have) / frame))
 
 
 def replace_options(options: StreamOptions, **changes) -> StreamOptions:

@@ -1,8 +1,9 @@
-"""WebRTC VAD with onset/offset hangover: 16 kHz float32 in any chunk size -> labelled frames."""
+"""WebRTC VAD with onset/offset hangover: 16 kHz float32 in any chunk size -> runs of labelled frames."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import webrtcvad
@@ -35,11 +36,20 @@ def frame_levels_db(frames: np.ndarray) -> np.ndarray:
     return 10.0 * np.log10(np.maximum(power, 1e-12))
 
 
+class Run(NamedTuple):
+    """Consecutive frames with one label: `audio` holds `len(levels)` frames, `levels` each one's level
+    (dBFS). Runs rather than frames, so that the stream takes in steady speech a chunk at a time."""
+
+    audio: np.ndarray
+    speech: bool
+    levels: np.ndarray
+
+
 class VadGate:
     """Frames the audio, classifies each frame, and applies onset and hangover.
 
-    `process` returns (frame, in_speech, level_db) triples in stream order. A frame is labelled only once its
-    fate is known, so up to `onset_ms` of audio can be held back until speech is confirmed.
+    `process` returns the labelled frames as runs, in stream order. A frame is labelled only once its fate
+    is known, so up to `onset_ms` of audio can be held back until speech is confirmed.
     """
 
     def __init__(self, options: VadOptions | None = None) -> None:
@@ -49,7 +59,8 @@ class VadGate:
         self._onset_frames = max(1, -(-self.options.onset_ms // self.options.frame_ms))
         self._hangover_frames = max(1, -(-self.options.hangover_ms // self.options.frame_ms))
         self._rest = np.zeros(0, dtype=np.float32)
-        self._pending: list[tuple[np.ndarray, bool, float]] = []  # speech frames awaiting the onset
+        self._held = np.zeros(0, dtype=np.float32)  # speech frames awaiting the onset
+        self._held_levels = np.zeros(0)
         self._quiet = 0
         self.in_speech = False
 
@@ -68,41 +79,46 @@ class VadGate:
                 speech[i] = self._vad.is_speech(pcm[i].tobytes(), SAMPLE_RATE)
         return speech, levels
 
-    def process(self, x: np.ndarray) -> list[tuple[np.ndarray, bool, float]]:
-        """(frame, in speech, level in dBFS) for every frame whose label is now known, in order."""
+    def process(self, x: np.ndarray) -> list[Run]:
+        """The runs of frames whose label is now known, in order."""
+        fl = self.frame_len
         x = np.concatenate([self._rest, x]) if self._rest.size else x
-        n = x.size // self.frame_len
-        self._rest = x[n * self.frame_len :].copy()
-        frames = x[: n * self.frame_len].reshape(n, self.frame_len)
-        out: list[tuple[np.ndarray, bool, float]] = []
-        flags, levels = self._classify(frames)
-        for frame, speech, level in zip(frames, flags, levels.tolist(), strict=True):
-            labelled = (frame, speech, level)
+        n = x.size // fl
+        self._rest = x[n * fl :].copy()
+        flags, levels = self._classify(x[: n * fl].reshape(n, fl))
+        held = self._held_levels.size
+        audio = np.concatenate([self._held, x[: n * fl]]) if held else x[: n * fl]
+        levels = np.concatenate([self._held_levels, levels]) if held else levels
+        spans: list[list] = []  # [first frame, end, speech]: the labelled frames, label by label
+        done = 0  # frames labelled; the rest are speech awaiting the onset
+        for i, speech in enumerate(flags, start=held):
             if self.in_speech:
                 self._quiet = 0 if speech else self._quiet + 1
-                out.append((frame, True, level))
+                label = True
                 if self._quiet >= self._hangover_frames:
                     self.in_speech = False
-            elif speech:
-                self._pending.append(labelled)
-                if len(self._pending) >= self._onset_frames:
-                    self.in_speech, self._quiet = True, 0
-                    out += [(f, True, lv) for f, _, lv in self._pending]
-                    self._pending = []
+            elif not speech:
+                label = False  # the frames awaiting the onset were not speech after all
+            elif i + 1 - done >= self._onset_frames:
+                self.in_speech, self._quiet, label = True, 0, True
             else:
-                out += [(f, False, lv) for f, _, lv in self._pending]
-                out.append((frame, False, level))
-                self._pending = []
-        return out
+                continue
+            if spans and spans[-1][2] == label:
+                spans[-1][1] = i + 1
+            else:
+                spans.append([done, i + 1, label])
+            done = i + 1
+        self._held, self._held_levels = audio[done * fl :].copy(), levels[done:]
+        return [Run(audio[a * fl : b * fl], speech, levels[a:b]) for a, b, speech in spans]
 
     @property
     def held_back(self) -> int:
         """Samples received but not yet labelled."""
-        return self._rest.size + len(self._pending) * self.frame_len
+        return self._rest.size + self._held.size
 
 
 def speech_only(x: np.ndarray, options: VadOptions | None = None) -> np.ndarray:
     """The speech of a whole 16 kHz recording, pauses removed (for offline evaluation and crops)."""
     gate = VadGate(options)
-    frames = [f for f, speech, _ in gate.process(x) if speech]
-    return np.concatenate(frames) if frames else np.zeros(0, dtype=np.float32)
+    speech = [run.audio for run in gate.process(x) if run.speech]
+    return np.concatenate(speech) if speech else np.zeros(0, dtype=np.float32)

@@ -43,7 +43,7 @@ def read_clips(
 def trim_silence(x: np.ndarray) -> np.ndarray:
     """Cut leading and trailing non-speech, so a stretch starts where its speech starts."""
     gate = VadGate()
-    labels = [speech for _, speech, _ in gate.process(x)]
+    labels = [run.speech for run in gate.process(x) for _ in run.levels]
     if not any(labels):
         return x
     first = labels.index(True)

@@ -14,9 +14,9 @@ def labels(gate: VadGate, x: np.ndarray, chunk: int | None = None) -> tuple[np.n
     chunk = chunk or x.size
     frames, flags = [], []
     for i in range(0, x.size, chunk):
-        for f, s, _ in gate.process(x[i : i + chunk]):
-            frames.append(f.copy())
-            flags.append(s)
+        for run in gate.process(x[i : i + chunk]):
+            frames.append(run.audio.copy())
+            flags += [run.speech] * len(run.levels)
     return (np.concatenate(frames) if frames else np.zeros(0, np.float32)), flags
 
 
@@ -66,9 +66,9 @@ def test_onset_holds_frames_back_and_labels_them_as_speech_preroll(speech_16k):
     for i in range(0, speech_16k.size, gate.frame_len):
         before = gate.held_back
         out = gate.process(speech_16k[i : i + gate.frame_len])
-        if any(s for _, s, _ in out):
-            # the confirming frame releases the whole onset at once: three frames, all speech
-            assert [s for _, s, _ in out] == [True] * 3
+        if any(run.speech for run in out):
+            # the confirming frame releases the whole onset at once: three frames, all speech, one run
+            assert [(run.speech, len(run.levels), run.audio.size) for run in out] == [(True, 3, 3 * gate.frame_len)]
             assert before == 2 * gate.frame_len
             first_speech_frame = i // gate.frame_len - 2
             break
@@ -139,8 +139,11 @@ def test_speech_only_drops_pauses(speech_16k):
 
 
 def test_each_labelled_frame_carries_its_own_level(speech_16k):
-    out = VadGate().process(speech_16k[: 3 * SR])
-    assert len(out) > 50 and any(s for _, s, _ in out) and not all(s for _, s, _ in out)
-    for frame, _, level in out:
-        x = frame.astype(np.float64)
-        assert level == pytest.approx(10 * np.log10(max(np.mean(x * x), 1e-12)), abs=1e-9)
+    gate = VadGate()
+    out = gate.process(speech_16k[: 3 * SR])
+    assert len(out) >= 2 and any(run.speech for run in out) and not all(run.speech for run in out)
+    assert all(out[i].speech != out[i + 1].speech for i in range(len(out) - 1)), "runs of one label are joined"
+    for run in out:
+        frames = run.audio.astype(np.float64).reshape(len(run.levels), gate.frame_len)
+        expected = 10 * np.log10(np.maximum(np.mean(frames * frames, axis=1), 1e-12))
+        np.testing.assert_allclose(run.levels, expected, atol=1e-9)
