@@ -76,14 +76,16 @@ def to_float_mono(pcm: np.ndarray, channels: int | None = None) -> np.ndarray:
         if x.size % channels:
             raise AudioError(f"{x.size} samples do not divide into {channels} channels")
         x = x.reshape(-1, channels)
-    if np.issubdtype(x.dtype, np.integer):
+    if np.issubdtype(x.dtype, np.integer):  # in [-1, 1) once scaled: nothing to mend
         scale = float(np.iinfo(x.dtype).max) + 1.0
-        x = x.astype(np.float32) / scale
+        x = x.astype(np.float32)
+        x /= scale
     else:
         x = x.astype(np.float32, copy=False)
-    if not np.isfinite(x).all():  # rare: the check costs a fraction of nan_to_num's copies
-        x = np.nan_to_num(x, nan=0.0, posinf=1.0, neginf=-1.0)
-    x = np.clip(x, -1.0, 1.0)
+        if not np.isfinite(x).all():  # rare: the check costs a fraction of nan_to_num's copies
+            x = np.nan_to_num(x, nan=0.0, posinf=1.0, neginf=-1.0)
+        x = np.minimum(x, 1.0)  # ufuncs, not np.clip: every stream's every chunk comes through here
+        np.maximum(x, -1.0, out=x)
     if x.ndim == 2:
         x = x.mean(axis=1, dtype=np.float32) if x.shape[1] > 1 else x[:, 0]
     return x

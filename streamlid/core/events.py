@@ -69,7 +69,7 @@ def rounded(x: float, digits: int = 4) -> float:
 
 def probs_dict(languages: list[str], probs) -> dict[str, float]:
     """{code: p rounded to 4 digits}; vectorised, since every window's event carries one for every language."""
-    return dict(zip(languages, np.round(np.asarray(probs, dtype=np.float64), 4).tolist(), strict=True))
+    return dict(zip(languages, np.asarray(probs, dtype=np.float64).round(4).tolist(), strict=True))
 
 
 def top_list(languages: list[str], probs, k: int = 3) -> list[dict]:

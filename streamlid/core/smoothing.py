@@ -105,7 +105,7 @@ class Decider:
         switch = o.pause_switch_prob if self._after_pause else 1.0 - (1.0 - o.switch_prob) ** hops
         self._after_pause = False
         self.probs = self.filter.update(log_probs, switch, o.evidence_weight)
-        top = int(np.argmax(self.probs))
+        top = int(self.probs.argmax())
         changed = False
         if top != self.held and self.probs[top] >= self.needed(top):
             changed = self.held is not None

@@ -190,6 +190,7 @@ class LanguageStream:
         self._index = np.array([self.model_languages.index(c) for c in langs])
         self._excluded = np.array([i for i, c in enumerate(self.model_languages) if c not in langs], dtype=int)
         restricted = len(langs) < len(self.model_languages)
+        self._every_language = langs == self.model_languages
         unknown = self.options.unknown
         self.unknown = (
             (self.model_open_set and not restricted)
@@ -205,6 +206,9 @@ class LanguageStream:
     def class_log_probs(self, model_log_probs: np.ndarray) -> np.ndarray:
         """A window's log-probabilities over the active languages (renormalised) and, when `unknown`, a
         last class: the model's own "none of its languages" plus every language left out by a restriction."""
+        if self._every_language:  # the model's own classes: its languages, then (open set) the rest
+            lp = model_log_probs[: len(self.languages) + self.unknown]
+            return lp - np.logaddexp.reduce(lp)
         lp = model_log_probs[self._index]
         if self.unknown:
             rest = [model_log_probs[self._excluded]]
@@ -317,7 +321,7 @@ class LanguageStream:
         return self._samples / SAMPLE_RATE
 
     def _emit(self, event: dict) -> dict:
-        event = {"type": event["type"], "seq": self.seq, **{k: v for k, v in event.items() if k != "type"}}
+        event = {"type": event["type"], "seq": self.seq} | event
         self.seq += 1
         return check_fields(event)
 
@@ -460,7 +464,7 @@ class LanguageStream:
         agrees = (
             not changed
             and held is not None
-            and int(np.argmax(lp)) == held
+            and int(lp.argmax()) == held
             and decision.confidence >= self.decider.needed(held)
         )
         self._agreeing = self._agreeing + 1 if agrees else 0

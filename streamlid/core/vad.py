@@ -71,12 +71,16 @@ class VadGate:
         """WebRTC's speech flag and the level (dBFS) of each row of `frames`; frames below the energy
         floor are never speech."""
         levels = frame_levels_db(frames)
-        loud = levels >= self.options.energy_floor_db
+        loud = (levels >= self.options.energy_floor_db).tolist()
         speech = [False] * len(frames)
-        if loud.any():
-            pcm = (np.clip(frames, -1.0, 1.0) * 32767.0).astype("<i2")
-            for i in np.flatnonzero(loud):
-                speech[i] = self._vad.is_speech(pcm[i].tobytes(), SAMPLE_RATE)
+        if any(loud):
+            pcm = frames * 32767.0  # ufuncs, not np.clip: this runs for every stream's every chunk
+            np.minimum(pcm, 32767.0, out=pcm)
+            np.maximum(pcm, -32767.0, out=pcm)
+            data, size = pcm.astype("<i2").tobytes(), 2 * frames.shape[1]
+            for i, is_loud in enumerate(loud):
+                if is_loud:
+                    speech[i] = self._vad.is_speech(data[i * size : (i + 1) * size], SAMPLE_RATE)
         return speech, levels
 
     def process(self, x: np.ndarray) -> list[Run]:
