@@ -31,6 +31,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import orjson
 
 from .languages import name
 
@@ -78,4 +79,7 @@ def top_list(languages: list[str], probs, k: int = 3) -> list[dict]:
 
 
 def to_json(event: dict) -> str:
-    return json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+    """One line of compact JSON, UTF-8 as it is. orjson, not json: a `posteriors` event carries two
+    probabilities for each of ~100 languages, and json's float formatting made encoding it cost more than
+    the whole step that made it (70 against 9 microseconds)."""
+    return orjson.dumps(event, option=orjson.OPT_SERIALIZE_NUMPY).decode()

@@ -49,6 +49,13 @@ def test_events_follow_the_schema(reference):
     assert set(EVENT_FIELDS) == set(EVENT_TYPES)
 
 
+def test_events_are_written_as_one_line_of_compact_utf8_json():
+    event = {"type": "decision", "seq": np.int64(3), "t": np.float64(1.25), "name": "Français", "ok": np.bool_(True)}
+    text = to_json(event)
+    assert text == '{"type":"decision","seq":3,"t":1.25,"name":"Français","ok":true}'
+    assert json.loads(text) == event
+
+
 def test_speech_on_and_off_are_reported_once_each_with_levels(reference):
     events, _ = reference
     vad = kinds(events, "vad")
