@@ -282,7 +282,9 @@ class LanguageStream:
         self.stats.samples_in = self.ring.written  # counted by the ring, under its lock, not in the callback
         self._check_drops()
         if not self._flushed:
-            self._labelled.extend(self.vad.process(self.resampler(self.ring.read(), last=last)))
+            audio = self.ring.read()
+            if audio.size or last:
+                self._labelled.extend(self.vad.process(self.resampler(audio, last=last)))
             self._flushed = last
         adaptive = self.options.steady_every > 1
         # a window can be skipped only once two scored windows agree: until the queued ones could make

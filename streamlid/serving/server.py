@@ -69,6 +69,9 @@ class Connections(Protocol):
     async def wait_closed(self) -> None: ...
 
 
+STEP_INTERVAL = 0.01  # s between the starts of steps: a step takes in what came in meanwhile at once
+
+
 class Subscriber:
     """One connection's outbox and the task that sends it; a slow reader only ever delays itself."""
 
@@ -127,9 +130,11 @@ class LiveServer:
         if model:
             self.model["name"] = model_name(model)
         self.subscribers: set[Subscriber] = set()
+        self._listeners: dict[str | None, set[Subscriber]] = {}  # by the stream they follow (None: all)
         self.feeds = 0  # open /events connections
         self.streams: dict[str, dict] = {}  # id -> description and the latest decision/posteriors
         self.audio: dict[str, LanguageStream] = {}  # the audio-in streams the scoring loop drives
+        self._due: dict[str, None] = {}  # those with audio the next step takes in (ordered: fair steps)
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="streamlid-model")
         favour_model_thread()  # the event loop, busy with every connection, would starve the model thread
         self.server: Server | Connections | None = None
@@ -213,9 +218,21 @@ class LiveServer:
                 del self.streams[sid]
 
     def _broadcast(self, sid: str, text: str) -> None:
-        for sub in self.subscribers:
-            if sub.stream is None or sub.stream == sid:
-                sub.put(text)
+        for sub in self._listeners.get(None, ()):
+            sub.put(text)
+        for sub in self._listeners.get(sid, ()):
+            sub.put(text)
+
+    def _subscribe(self, sub: Subscriber) -> None:
+        self.subscribers.add(sub)
+        self._listeners.setdefault(sub.stream, set()).add(sub)
+
+    def _unsubscribe(self, sub: Subscriber) -> None:
+        self.subscribers.discard(sub)
+        listeners = self._listeners.get(sub.stream, set())
+        listeners.discard(sub)
+        if not listeners:
+            self._listeners.pop(sub.stream, None)
 
     def hello(self, role: str, stream: str | None = None) -> str:
         streams = [s for s in self.streams.values() if stream is None or s["stream"] == stream]
@@ -236,10 +253,14 @@ class LiveServer:
     async def _score_loop(self) -> None:
         """Whenever audio came in: one step for all streams in the model thread, then publish."""
         loop = asyncio.get_running_loop()
+        started = 0.0
         while True:
             await self._audio_in.wait()
+            await asyncio.sleep(started + STEP_INTERVAL - loop.time())
+            started = loop.time()
             self._audio_in.clear()
-            batch = list(self.audio.items())
+            batch = [(sid, self.audio[sid]) for sid in self._due if sid in self.audio]
+            self._due = {}
             try:
                 results = await loop.run_in_executor(
                     self.executor, score_together, self.classifier, [s for _, s in batch]
@@ -249,7 +270,9 @@ class LiveServer:
                 results = [[] for _ in batch]
             for (sid, _), events in zip(batch, results, strict=True):
                 self.publish(sid, events)
-            if any(stream.pending for _, stream in batch):  # adaptive analysis stopped after a window
+            pending = {sid: None for sid, stream in batch if stream.pending}  # adaptive analysis stopped
+            if pending:  # after a window: the rest of their audio, in the next step
+                self._due = pending | self._due
                 self._audio_in.set()
             async with self._stepped:
                 self._stepped.notify_all()
@@ -294,7 +317,7 @@ class LiveServer:
         self.feeds += 1
         sub = Subscriber(ws, self.options.queue_size, stream)
         sub.put(self.hello("feed", stream))
-        self.subscribers.add(sub)
+        self._subscribe(sub)
         try:
             async for _ in ws:
                 raise ProtocolError("the event feed takes no messages")
@@ -304,7 +327,7 @@ class LiveServer:
             pass
         finally:
             self.feeds -= 1
-            self.subscribers.discard(sub)
+            self._unsubscribe(sub)
             sub.task.cancel()
 
     async def _serve_audio(self, ws: ServerConnection) -> None:
@@ -320,11 +343,12 @@ class LiveServer:
             sid = self.open_stream(fmt.label or ws.remote_address[0], fmt.sample_rate, fmt.channels, stream.languages)
             sub.stream = sid
             sub.put(session.started(sid))
-            self.subscribers.add(sub)
+            self._subscribe(sub)
             self.audio[sid] = stream
             async for message in ws:
                 if not session.receive(message):
                     break
+                self._due[sid] = None
                 self._audio_in.set()
                 if session.backlogged():  # a client faster than real time waits for the model
                     async with self._stepped:
@@ -339,7 +363,7 @@ class LiveServer:
         except ConnectionClosed:
             await self._end_stream(sid)
         finally:
-            self.subscribers.discard(sub)
+            self._unsubscribe(sub)
             sub.task.cancel()
 
     async def _end_stream(self, sid: str | None) -> None:
