@@ -177,7 +177,10 @@ def main() -> int:
     port = free_port()
     env = server_env()
     cmd = [sys.executable, "-m", "streamlid", "serve", "--port", str(port), "--model", str(model), "--compute", "cpu"]
-    server = subprocess.Popen([*cmd, "--max-streams", "128", "--queue-size", "1024"], env=env, stdout=subprocess.PIPE)
+    most = max(map(int, args.subscribers.split(","))) + max(map(int, args.streams.split(","))) + 8
+    limits = ["--max-streams", "128", "--queue-size", "1024", "--max-connections-per-address", str(most)]
+    limits += ["--max-subscribers", str(most)]  # every client connects from 127.0.0.1
+    server = subprocess.Popen([*cmd, *limits], env=env, stdout=subprocess.PIPE)
     server.stdout.readline()  # "serving on ..."
     print(
         f"server: {' '.join(cmd[3:])} on {os.cpu_count()} CPUs; clip {CLIP.name} ({len(audio) / RATE:.1f} s), {CHUNK * 1000:.0f} ms messages"
