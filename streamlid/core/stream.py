@@ -183,12 +183,14 @@ class LanguageStream:
     def set_languages(self, languages: list[str] | tuple[str, ...] | None) -> None:
         """Restrict (or with None, un-restrict) the decision to a subset; the smoothing starts afresh."""
         langs = list(languages) if languages else list(self.model_languages)
-        unknown = [c for c in langs if c not in self.model_languages]
+        position = {c: i for i, c in enumerate(self.model_languages)}
+        unknown = [c for c in langs if c not in position]
         if unknown:
             raise ValueError(f"unknown language(s): {', '.join(unknown)}")
         self.languages = langs
-        self._index = np.array([self.model_languages.index(c) for c in langs])
-        self._excluded = np.array([i for i, c in enumerate(self.model_languages) if c not in langs], dtype=int)
+        chosen = set(langs)
+        self._index = np.array([position[c] for c in langs])
+        self._excluded = np.array([i for i, c in enumerate(self.model_languages) if c not in chosen], dtype=int)
         restricted = len(langs) < len(self.model_languages)
         self._every_language = langs == self.model_languages
         unknown = self.options.unknown
