@@ -82,4 +82,7 @@ def to_json(event: dict) -> str:
     """One line of compact JSON, UTF-8 as it is. orjson, not json: a `posteriors` event carries two
     probabilities for each of ~100 languages, and json's float formatting made encoding it cost more than
     the whole step that made it (70 against 9 microseconds)."""
-    return orjson.dumps(event, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+    try:
+        return orjson.dumps(event, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+    except TypeError:  # what orjson refuses: a lone surrogate (a file name that is not UTF-8), subclasses of
+        return json.dumps(event, separators=(",", ":"))  # str or float, huge ints; escaped to ASCII here

@@ -366,6 +366,9 @@ class LanguageStream:
         k = n  # frames to take in now
         if o.level_interval > 0:
             k = min(k, frames_until(self._samples, self._level_next * SAMPLE_RATE, frame))
+            # the event's own test, which rounding can make true a frame before the estimate
+            while k > 1 and (self._samples + (k - 1) * frame) / SAMPLE_RATE >= self._level_next:
+                k -= 1
         if run.speech != self._in_speech:
             k = 1
         elif run.speech:

@@ -66,6 +66,15 @@ class ServerOptions:
                 raise ValueError(f"{key.replace('_', '-')} must be at least 1")
 
 
+def is_unicode(text: str) -> bool:
+    """Whether `text` is text UTF-8 can carry (JSON lets a message hold a lone surrogate, which is not)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -186,8 +195,8 @@ def parse_start(msg: dict, model_languages: list[str]) -> AudioFormat:
     if unknown is not None and not isinstance(unknown, bool):
         raise ProtocolError(f"start: unknown must be true, false or null, not {json.dumps(unknown)}")
     label = msg.get("label", "")
-    if not isinstance(label, str) or len(label) > 100:
-        raise ProtocolError("start: label must be a string of at most 100 characters")
+    if not isinstance(label, str) or len(label) > 100 or not is_unicode(label):
+        raise ProtocolError("start: label must be a string of at most 100 characters of Unicode text")
     return AudioFormat(rate, channels, fmt, languages, label, unknown, prefer, steady_hop)
 
 

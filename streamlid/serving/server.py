@@ -268,6 +268,7 @@ class LiveServer:
             except Exception:  # a model failure must not stop the server; it is logged and the step skipped
                 log.exception("scoring failed")
                 results = [[] for _ in batch]
+                self._due = dict.fromkeys(sid for sid, _ in batch) | self._due  # tried again at the next step
             for (sid, _), events in zip(batch, results, strict=True):
                 self.publish(sid, events)
             pending = {sid: None for sid, stream in batch if stream.pending}  # adaptive analysis stopped
@@ -316,9 +317,9 @@ class LiveServer:
             return
         self.feeds += 1
         sub = Subscriber(ws, self.options.queue_size, stream)
-        sub.put(self.hello("feed", stream))
-        self._subscribe(sub)
         try:
+            sub.put(self.hello("feed", stream))
+            self._subscribe(sub)
             async for _ in ws:
                 raise ProtocolError("the event feed takes no messages")
         except ProtocolError as e:

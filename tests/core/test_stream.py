@@ -54,6 +54,9 @@ def test_events_are_written_as_one_line_of_compact_utf8_json():
     text = to_json(event)
     assert text == '{"type":"decision","seq":3,"t":1.25,"name":"Français","ok":true}'
     assert json.loads(text) == event
+    # what the fast encoder refuses is still written: a file name that is not UTF-8, a numpy string key
+    odd = {"path": "caf\udce9.opus", "probs": {np.str_("deu"): 0.5}}
+    assert json.loads(to_json(odd)) == {"path": "caf\udce9.opus", "probs": {"deu": 0.5}}
 
 
 def test_speech_on_and_off_are_reported_once_each_with_levels(reference):
@@ -494,6 +497,20 @@ def test_level_events_when_asked_for(random_classifier, speech_16k):
     loud = [e for e in levels if e["speech"]]
     assert loud and max(e["level_db"] for e in loud) > -30
     assert not kinds(run_stream(random_classifier, speech_16k)[0], "level"), "off by default"
+
+
+def test_a_level_event_comes_at_the_first_frame_that_reaches_its_time(random_classifier):
+    """Frame by frame: due once the stream clock (samples / rate) reaches the last event's time plus the
+    interval. 0.05 s in 10-ms frames puts due times a rounding error off frame ends (8.06: 128960.00000000001
+    samples), where counting in samples instead of seconds would be a frame late."""
+    opts = replace_options(StreamOptions(), level_interval=0.05, vad_frame_ms=10)
+    events, _ = run_stream(random_classifier, np.zeros(9 * SR, np.float32), chunk=1234, options=opts)
+    expected, due = [], 0.0
+    for end in range(160, 9 * SR + 1, 160):
+        if end / SR >= due:
+            expected.append(round(end / SR, 3))
+            due = end / SR + 0.05
+    assert [e["t"] for e in kinds(events, "level")] == expected
 
 
 @pytest.mark.parametrize(

@@ -86,6 +86,7 @@ def test_parse_start_accepts_a_good_start_and_names_what_is_wrong():
         ({"type": "start", "sample_rate": 16000, "steady_hop": -1}, "steady_hop must be a number"),
         ({"type": "start", "sample_rate": 16000, "steady_hop": "1"}, "steady_hop must be a number"),
         ({"type": "start", "sample_rate": 16000, "rate": 1}, "unknown field(s) rate"),
+        ({"type": "start", "sample_rate": 16000, "label": "\ud800"}, "label must be"),  # JSON allows it, UTF-8 not
     ]:
         with pytest.raises(ProtocolError) as e:
             parse_start(msg, LANGS)
@@ -164,6 +165,52 @@ def test_audio_stream_and_feed_follow_the_schema(classifier):
     expected = direct.push(audio) + direct.close()
     assert [e["type"] for e in expected] == [e["type"] for e in got]
     assert expected[-1]["top"] == summary["top"]
+
+
+class FailsOnce:
+    """The classifier, except that its first call with windows raises (a model failure in one step)."""
+
+    def __init__(self, classifier: Classifier) -> None:
+        self.classifier, self.failed = classifier, False
+
+    def __getattr__(self, name: str):
+        return getattr(self.classifier, name)
+
+    def log_probs(self, windows: list[np.ndarray]) -> np.ndarray:
+        if windows and not self.failed:
+            self.failed = True
+            raise RuntimeError("the model failed once")
+        return self.classifier.log_probs(windows)
+
+
+def test_a_failed_step_is_tried_again_at_the_next_step_whichever_stream_sends(classifier):
+    """Stream A sends speech and then nothing; its first step fails. Its windows are scored at a later
+    step that stream B's audio brings, not only once A sends again."""
+    audio, rate = read_audio(CLIPS["deu"])
+    pcm = (audio[:, 0] * 32767).astype("<i2")
+    # every hop analysed: A's one step takes in all its audio, so nothing is left pending to bring it back
+    start = {"type": "start", "sample_rate": rate, "format": "int16", "steady_hop": 0}
+    scorer = FailsOnce(classifier)
+
+    async def main():
+        async with running(scorer) as (server, url), connect(url + "/audio") as a, connect(url + "/audio") as b:
+            for ws in (a, b):
+                await ws.recv()  # hello
+                await ws.send(json.dumps(start))
+                await ws.recv()  # started
+            await a.send(pcm[: 3 * rate].tobytes())
+            async with asyncio.timeout(10):
+                while not scorer.failed:
+                    await asyncio.sleep(0.01)
+            for i in range(0, 3 * rate, rate // 10):  # B goes on sending; A sends nothing more
+                await b.send(pcm[i : i + rate // 10].tobytes())
+                await asyncio.sleep(0.01)
+            async with asyncio.timeout(10):
+                while (event := json.loads(await a.recv()))["type"] != "posteriors":
+                    pass
+            return event
+
+    assert asyncio.run(main())["type"] == "posteriors"
 
 
 def test_int16_stereo_client_gets_started_and_its_summary(classifier):
