@@ -129,8 +129,7 @@ class LiveServer:
         self.model = classifier.describe()
         if model:
             self.model["name"] = model_name(model)
-        self.subscribers: set[Subscriber] = set()
-        self._listeners: dict[str | None, set[Subscriber]] = {}  # by the stream they follow (None: all)
+        self._listeners: dict[str | None, set[Subscriber]] = {}  # subscribers by the stream they follow (None: all)
         self.feeds = 0  # open /events connections
         self.streams: dict[str, dict] = {}  # id -> description and the latest decision/posteriors
         self.audio: dict[str, LanguageStream] = {}  # the audio-in streams the scoring loop drives
@@ -223,12 +222,15 @@ class LiveServer:
         for sub in self._listeners.get(sid, ()):
             sub.put(text)
 
+    @property
+    def subscribers(self) -> set[Subscriber]:
+        """Every open connection that gets events: the feeds and the audio clients."""
+        return set().union(*self._listeners.values())
+
     def _subscribe(self, sub: Subscriber) -> None:
-        self.subscribers.add(sub)
         self._listeners.setdefault(sub.stream, set()).add(sub)
 
     def _unsubscribe(self, sub: Subscriber) -> None:
-        self.subscribers.discard(sub)
         listeners = self._listeners.get(sub.stream, set())
         listeners.discard(sub)
         if not listeners:
@@ -271,7 +273,7 @@ class LiveServer:
                 self._due = dict.fromkeys(sid for sid, _ in batch) | self._due  # tried again at the next step
             for (sid, _), events in zip(batch, results, strict=True):
                 self.publish(sid, events)
-            pending = {sid: None for sid, stream in batch if stream.pending}  # adaptive analysis stopped
+            pending = dict.fromkeys(sid for sid, stream in batch if stream.pending)  # adaptive analysis stopped
             if pending:  # after a window: the rest of their audio, in the next step
                 self._due = pending | self._due
                 self._audio_in.set()
